@@ -1,0 +1,62 @@
+"""Fixtures shared by every module's tests: people in each role and API clients for them."""
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from monolith.platform.access import Role
+
+
+@pytest.fixture
+def make_user(db: Any) -> Callable[..., Any]:
+    """Create an account with the given roles: ``make_user("ann", Role.RIDER)``."""
+    from django.contrib.auth import get_user_model
+
+    def make(username: str, *roles: Role, **fields: Any) -> Any:
+        user = get_user_model().objects.create_user(
+            username=username, password="pw-" + username, email=f"{username}@example.com", **fields
+        )
+        for role in roles:
+            group, _ = Group.objects.get_or_create(name=role.value)
+            user.groups.add(group)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def rider(make_user: Callable[..., Any]) -> Any:
+    return make_user("rider-ann", Role.RIDER)
+
+
+@pytest.fixture
+def other_rider(make_user: Callable[..., Any]) -> Any:
+    return make_user("rider-bob", Role.RIDER)
+
+
+@pytest.fixture
+def staff(make_user: Callable[..., Any]) -> Any:
+    return make_user("staff-sam", Role.FLEET_STAFF, is_staff=True)
+
+
+@pytest.fixture
+def migration_member(make_user: Callable[..., Any]) -> Any:
+    return make_user("migration-mia", Role.MIGRATION_TEAM)
+
+
+@pytest.fixture
+def client_for() -> Callable[[Any], APIClient]:
+    """An API client authenticated with the user's token, as a REST client would be."""
+
+    def make(user: Any | None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            token, _ = Token.objects.get_or_create(user=user)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return make

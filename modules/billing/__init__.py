@@ -1,0 +1,1 @@
+"""Billing: tariffs, invoices per completed trip, payments through a gateway, refunds."""

@@ -1,0 +1,1 @@
+"""Events the billing module publishes."""

@@ -1,0 +1,1 @@
+"""Trips: request, vehicle assignment, start, live position, completion, cancellation."""

@@ -1,0 +1,1 @@
+"""Riders and staff: profiles, preferences, the credit wallet and its ledger, roles."""

@@ -1,0 +1,1 @@
+"""Events the users module publishes."""

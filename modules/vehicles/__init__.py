@@ -1,0 +1,1 @@
+"""Fleet: vehicle registry, status lifecycle, firmware, telemetry and fleet status."""

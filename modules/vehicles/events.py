@@ -1,0 +1,1 @@
+"""Events the vehicles module publishes."""

@@ -1,0 +1,1 @@
+"""Identity: the one user model every deployable authenticates against."""

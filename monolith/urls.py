@@ -1,0 +1,26 @@
+"""URLs: the admin, each module's REST API under /api/v1/<module>/, docs and probes."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from monolith.platform import health
+from monolith.platform.auth_api import TokenObtainApi
+
+admin.site.site_header = "Fleet platform"
+admin.site.site_title = "Fleet platform admin"
+admin.site.index_title = "Fleet operations"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/auth/token/", TokenObtainApi.as_view(), name="auth-token"),
+    path("api/v1/vehicles/", include("modules.vehicles.urls")),
+    path("api/v1/users/", include("modules.users.urls")),
+    path("api/v1/trips/", include("modules.trips.urls")),
+    path("api/v1/billing/", include("modules.billing.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", health.metrics, name="metrics"),
+]
