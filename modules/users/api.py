@@ -51,6 +51,11 @@ class CreditHoldSummary:
     created_at: datetime
 
 
+def rider_register(*, username: str, email: str, password: str, display_name: str) -> RiderSummary:
+    """Create an account with the rider role, its profile and an empty wallet."""
+    raise NotImplementedError
+
+
 def rider_get(*, rider_id: UUID) -> RiderSummary:
     """The rider with this id; raises ``RiderNotFound``."""
     raise NotImplementedError

@@ -35,6 +35,20 @@ class VehicleSummary:
     last_heartbeat_at: datetime | None
 
 
+def vehicle_register(
+    *,
+    vin: str,
+    make: str,
+    model: str,
+    seats: int,
+    latitude: Decimal | None = None,
+    longitude: Decimal | None = None,
+    battery_pct: int = 100,
+) -> VehicleSummary:
+    """Add a vehicle to the fleet as ``available``; raises ``InvalidRequest`` for a bad VIN."""
+    raise NotImplementedError
+
+
 def vehicle_get(*, vehicle_id: UUID) -> VehicleSummary:
     """The vehicle with this id; raises ``VehicleNotFound``."""
     raise NotImplementedError
