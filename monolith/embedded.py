@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             env["DATABASE_URL"] = start_postgres(stack)
         if not env.get("CELERY_BROKER_URL"):
             env["CELERY_BROKER_URL"] = start_redis(stack)
-        child = subprocess.Popen(command, env=env)  # noqa: S603
+        child = subprocess.Popen(command, env=env)
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda received, _frame: child.send_signal(received))
         return child.wait()

@@ -8,11 +8,24 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-from monolith.platform.errors import NotFound
+from modules.trips import selectors, services
+from modules.trips.errors import ActiveTripExists, TripNotFound, TripNotInProgress
+from modules.trips.models import Trip
 
+__all__ = [
+    "ActiveTripExists",
+    "TripNotFound",
+    "TripNotInProgress",
+    "TripSummary",
+    "trip_active_for_rider",
+    "trip_complete",
+    "trip_get",
+    "trip_list_for_rider",
+    "trip_request",
+    "trip_start",
+]
 
-class TripNotFound(NotFound):
-    code = "trip_not_found"
+RIDER_TRIPS_MAX_LIMIT = 200
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -20,7 +33,7 @@ class TripSummary:
     id: UUID
     rider_id: UUID
     vehicle_id: UUID | None
-    status: str  # requested, assigned, in_progress, completed, cancelled
+    status: str  # requested, assigned, in_progress, completed, cancelled, interrupted
     origin_latitude: Decimal
     origin_longitude: Decimal
     destination_latitude: Decimal
@@ -33,6 +46,75 @@ class TripSummary:
     cancel_reason: str
 
 
+def _summary(trip: Trip) -> TripSummary:
+    return TripSummary(
+        id=trip.id,
+        rider_id=trip.rider_id,
+        vehicle_id=trip.vehicle_id,
+        status=trip.status,
+        origin_latitude=trip.origin_latitude,
+        origin_longitude=trip.origin_longitude,
+        destination_latitude=trip.destination_latitude,
+        destination_longitude=trip.destination_longitude,
+        requested_at=trip.requested_at,
+        started_at=trip.started_at,
+        completed_at=trip.completed_at,
+        distance_km=trip.distance_km,
+        duration_seconds=trip.duration_seconds,
+        cancel_reason=trip.cancel_reason,
+    )
+
+
 def trip_get(*, trip_id: UUID) -> TripSummary:
     """The trip with this id; raises ``TripNotFound``."""
-    raise NotImplementedError
+    return _summary(selectors.trip_get(trip_id=trip_id))
+
+
+def trip_list_for_rider(*, rider_id: UUID, limit: int = 50) -> list[TripSummary]:
+    """The rider's trips, newest first, at most ``limit`` of them (capped at 200)."""
+    limit = max(0, min(limit, RIDER_TRIPS_MAX_LIMIT))
+    return [_summary(trip) for trip in selectors.trip_list(rider_id=rider_id)[:limit]]
+
+
+def trip_active_for_rider(*, rider_id: UUID) -> TripSummary | None:
+    """The rider's trip that is requested, assigned or in progress, or ``None``."""
+    trip = selectors.trip_active_for_rider(rider_id=rider_id)
+    return None if trip is None else _summary(trip)
+
+
+def trip_request(
+    *,
+    rider_id: UUID,
+    origin_latitude: Decimal,
+    origin_longitude: Decimal,
+    destination_latitude: Decimal,
+    destination_longitude: Decimal,
+) -> TripSummary:
+    """Book a trip for the rider and assign the nearest vehicle, all or nothing.
+
+    Raises ``ActiveTripExists`` when the rider already has an active trip and the vehicles
+    module's ``NoVehicleAvailable`` when no vehicle can take it.
+    """
+    return _summary(
+        services.trip_request(
+            rider_id=rider_id,
+            origin_latitude=origin_latitude,
+            origin_longitude=origin_longitude,
+            destination_latitude=destination_latitude,
+            destination_longitude=destination_longitude,
+        )
+    )
+
+
+def trip_start(*, trip_id: UUID) -> TripSummary:
+    """The assigned vehicle picked the rider up; raises ``IllegalTransition`` otherwise."""
+    return _summary(services.trip_start(trip_id=trip_id))
+
+
+def trip_complete(*, trip_id: UUID, distance_km: Decimal, duration_seconds: int) -> TripSummary:
+    """The rider arrived: frees the vehicle and publishes ``TripCompleted``."""
+    return _summary(
+        services.trip_complete(
+            trip_id=trip_id, distance_km=distance_km, duration_seconds=duration_seconds
+        )
+    )

@@ -8,15 +8,25 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-from monolith.platform.errors import Conflict, NotFound
+from modules.vehicles import selectors, services
+from modules.vehicles.errors import NoVehicleAvailable, VehicleNotFound
+from modules.vehicles.models import Vehicle
+from modules.vehicles.vin import vin_check_digit
 
-
-class VehicleNotFound(NotFound):
-    code = "vehicle_not_found"
-
-
-class NoVehicleAvailable(Conflict):
-    code = "no_vehicle_available"
+__all__ = [
+    "NoVehicleAvailable",
+    "VehicleNotFound",
+    "VehicleSummary",
+    "vehicle_end_trip",
+    "vehicle_find_by_vin",
+    "vehicle_get",
+    "vehicle_register",
+    "vehicle_release",
+    "vehicle_reserve_nearest",
+    "vehicle_start_trip",
+    "vehicle_status_change",
+    "vin_complete",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,6 +45,23 @@ class VehicleSummary:
     last_heartbeat_at: datetime | None
 
 
+def _summary(vehicle: Vehicle) -> VehicleSummary:
+    return VehicleSummary(
+        id=vehicle.id,
+        vin=vehicle.vin,
+        make=vehicle.make,
+        model=vehicle.model,
+        seats=vehicle.seats,
+        status=vehicle.status,
+        odometer_km=vehicle.odometer_km,
+        battery_pct=vehicle.battery_pct,
+        latitude=vehicle.latitude,
+        longitude=vehicle.longitude,
+        firmware_version=vehicle.firmware.version if vehicle.firmware is not None else None,
+        last_heartbeat_at=vehicle.last_heartbeat_at,
+    )
+
+
 def vehicle_register(
     *,
     vin: str,
@@ -46,12 +73,44 @@ def vehicle_register(
     battery_pct: int = 100,
 ) -> VehicleSummary:
     """Add a vehicle to the fleet as ``available``; raises ``InvalidRequest`` for a bad VIN."""
-    raise NotImplementedError
+    vehicle = services.vehicle_register(
+        vin=vin,
+        make=make,
+        model=model,
+        seats=seats,
+        latitude=latitude,
+        longitude=longitude,
+        battery_pct=battery_pct,
+    )
+    return _summary(vehicle)
 
 
 def vehicle_get(*, vehicle_id: UUID) -> VehicleSummary:
     """The vehicle with this id; raises ``VehicleNotFound``."""
-    raise NotImplementedError
+    return _summary(selectors.vehicle_get(vehicle_id=vehicle_id))
+
+
+def vin_complete(vin: str) -> str:
+    """``vin`` with its check digit (position 9) filled in, for generated fleets and tests."""
+    vin = vin.strip().upper()
+    return vin[:8] + vin_check_digit(vin) + vin[9:]
+
+
+def vehicle_find_by_vin(*, vin: str) -> VehicleSummary | None:
+    """The vehicle with this VIN (any case), or ``None`` when the fleet has none."""
+    vehicle = selectors.vehicle_list().filter(vin=vin.strip().upper()).first()
+    return _summary(vehicle) if vehicle is not None else None
+
+
+def vehicle_status_change(*, vehicle_id: UUID, status: str, reason: str = "") -> VehicleSummary:
+    """Move a vehicle to ``status`` (for example ``offline`` when it stops answering).
+
+    Raises ``IllegalTransition`` when the lifecycle forbids the step, ``InvalidRequest`` for an
+    unknown status and ``VehicleNotFound``.
+    """
+    return _summary(
+        services.vehicle_transition(vehicle_id=vehicle_id, status=status, reason=reason)
+    )
 
 
 def vehicle_reserve_nearest(
@@ -62,19 +121,31 @@ def vehicle_reserve_nearest(
     Moves it from ``available`` to ``reserved``; raises ``NoVehicleAvailable`` when none fits.
     Safe under concurrency: two callers never reserve the same vehicle.
     """
-    raise NotImplementedError
+    return _summary(
+        services.vehicle_reserve_nearest(latitude=latitude, longitude=longitude, seats=seats)
+    )
 
 
 def vehicle_release(*, vehicle_id: UUID) -> VehicleSummary:
-    """Give back a reservation (``reserved`` to ``available``); a no-op if already available."""
-    raise NotImplementedError
+    """Give back a reservation (``reserved`` to ``available``); a no-op if already available.
+
+    Raises ``IllegalTransition`` (409) for a vehicle in a trip or out of service.
+    """
+    return _summary(services.vehicle_release(vehicle_id=vehicle_id))
 
 
 def vehicle_start_trip(*, vehicle_id: UUID) -> VehicleSummary:
-    """The reserved vehicle sets off (``reserved`` to ``in_trip``)."""
-    raise NotImplementedError
+    """The reserved vehicle sets off (``reserved`` to ``in_trip``).
+
+    Raises ``IllegalTransition`` (409) from any other status, ``VehicleNotFound`` for a bad id.
+    """
+    return _summary(services.vehicle_start_trip(vehicle_id=vehicle_id))
 
 
 def vehicle_end_trip(*, vehicle_id: UUID, distance_km: Decimal) -> VehicleSummary:
-    """The trip is over (``in_trip`` to ``available``); the odometer grows by ``distance_km``."""
-    raise NotImplementedError
+    """The trip is over (``in_trip`` to ``available``); the odometer grows by ``distance_km``.
+
+    Raises ``IllegalTransition`` (409) unless the vehicle is ``in_trip``, and ``InvalidRequest``
+    for a negative distance.
+    """
+    return _summary(services.vehicle_end_trip(vehicle_id=vehicle_id, distance_km=distance_km))

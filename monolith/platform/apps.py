@@ -1,7 +1,13 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class PlatformConfig(AppConfig):
     name = "monolith.platform"
     label = "platform"
     verbose_name = "Fleet platform"
+
+    def ready(self) -> None:
+        from monolith.platform.roles import roles_ensure
+
+        post_migrate.connect(roles_ensure, sender=self, dispatch_uid="fleet-roles-ensure")

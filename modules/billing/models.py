@@ -1,0 +1,266 @@
+"""Billing tables: tariffs, invoices and their lines, payment methods, payments, refunds.
+
+The sandbox payment provider keeps its own tables here too (``SandboxCharge``,
+``SandboxRefund``): they stand for the provider's side and are only touched by
+``gateways.SandboxGateway``.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import DateTimeRangeField, RangeBoundary, RangeOperators
+from django.db import models
+from django.db.models import F, Func, Q
+
+
+class TsTzRange(Func):
+    """PostgreSQL ``tstzrange(lower, upper, bounds)``; a NULL upper bound is open-ended."""
+
+    function = "TSTZRANGE"
+    output_field = DateTimeRangeField()
+
+
+class Tariff(models.Model):
+    """Prices in force from ``effective_from`` (inclusive) to ``effective_to`` (exclusive)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100)
+    currency = models.CharField(max_length=3)
+    base_fare = models.DecimalField(max_digits=12, decimal_places=2)
+    per_km = models.DecimalField(max_digits=12, decimal_places=2)
+    per_minute = models.DecimalField(max_digits=12, decimal_places=2)
+    minimum_fare = models.DecimalField(max_digits=12, decimal_places=2)
+    effective_from = models.DateTimeField()
+    effective_to = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-effective_from"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(effective_to__isnull=True) | Q(effective_to__gt=F("effective_from")),
+                name="billing_tariff_period_forward",
+                violation_error_message="effective_to must be later than effective_from.",
+            ),
+            models.CheckConstraint(
+                condition=Q(base_fare__gte=0)
+                & Q(per_km__gte=0)
+                & Q(per_minute__gte=0)
+                & Q(minimum_fare__gte=0),
+                name="billing_tariff_prices_not_negative",
+            ),
+            # The services check for overlaps too; this closes the race between two
+            # concurrent creations that both passed that check.
+            ExclusionConstraint(
+                name="billing_tariff_periods_do_not_overlap",
+                expressions=[
+                    (
+                        TsTzRange("effective_from", "effective_to", RangeBoundary()),
+                        RangeOperators.OVERLAPS,
+                    )
+                ],
+                violation_error_message="The period overlaps another tariff's period.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (from {self.effective_from:%Y-%m-%d %H:%M})"
+
+
+class InvoiceNumberCounter(models.Model):
+    """The last invoice number handed out; its row is locked while a number is taken.
+
+    A locked row rather than a sequence keeps the numbers gapless: a rolled-back
+    issuance gives its number back.
+    """
+
+    name = models.CharField(max_length=32, primary_key=True)
+    last_value = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.last_value}"
+
+
+class Invoice(models.Model):
+    class Status(models.TextChoices):
+        ISSUED = "issued", "Issued"
+        PAID = "paid", "Paid"
+        PAYMENT_FAILED = "payment_failed", "Payment failed"
+        REFUNDED = "refunded", "Refunded"
+        PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+        VOID = "void", "Void"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    number = models.CharField(max_length=20, unique=True)
+    trip_id = models.UUIDField(unique=True)
+    rider_id = models.UUIDField()
+    tariff = models.ForeignKey(Tariff, on_delete=models.PROTECT, related_name="invoices")
+    currency = models.CharField(max_length=3)
+    subtotal = models.DecimalField(max_digits=12, decimal_places=2)
+    total = models.DecimalField(max_digits=12, decimal_places=2)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ISSUED)
+    trip_distance_km = models.DecimalField(max_digits=10, decimal_places=3)
+    trip_duration_seconds = models.PositiveIntegerField()
+    trip_completed_at = models.DateTimeField()
+    issued_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-issued_at", "-number"]
+        indexes = [
+            models.Index(fields=["rider_id", "-issued_at"], name="billing_inv_rider_issued"),
+            models.Index(fields=["status"], name="billing_inv_status"),
+            models.Index(fields=["-issued_at"], name="billing_inv_issued"),
+        ]
+        permissions = [("operate_invoice", "Can retry payment for and void invoices")]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class InvoiceLine(models.Model):
+    class Kind(models.TextChoices):
+        BASE = "base", "Base fare"
+        DISTANCE = "distance", "Distance"
+        TIME = "time", "Time"
+        MINIMUM_TOP_UP = "minimum_top_up", "Minimum fare top-up"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    description = models.CharField(max_length=200)
+    quantity = models.DecimalField(max_digits=12, decimal_places=3)
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice", "position"], name="billing_invoice_line_position_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.description}: {self.amount}"
+
+
+class PaymentMethod(models.Model):
+    """The card a rider pays with, as the gateway's token; brand and last4 are for display."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    rider_id = models.UUIDField(unique=True)
+    card_token = models.CharField(max_length=255)
+    brand = models.CharField(max_length=30, blank=True)
+    last4 = models.CharField(max_length=4, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.brand or 'card'} ending {self.last4 or '????'}"
+
+
+class Payment(models.Model):
+    """One attempt to collect an invoice; never edited once written."""
+
+    class Status(models.TextChoices):
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    attempt = models.PositiveIntegerField()
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    gateway_charge_id = models.CharField(max_length=100, blank=True)
+    failure_code = models.CharField(max_length=50, blank=True)
+    failure_message = models.CharField(max_length=255, blank=True)
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-attempt"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice", "attempt"], name="billing_payment_attempt_unique"
+            )
+        ]
+        permissions = [("refund_payment", "Can refund payments")]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id} attempt {self.attempt}: {self.status}"
+
+
+class Refund(models.Model):
+    """Money given back on a payment; never edited once written."""
+
+    class Status(models.TextChoices):
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    reason = models.CharField(max_length=255)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    gateway_refund_id = models.CharField(max_length=100, blank=True)
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.amount} on {self.payment_id}"
+
+
+class SandboxCharge(models.Model):
+    """A charge as the sandbox provider records it (declines included, as providers do)."""
+
+    class Status(models.TextChoices):
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    charge_id = models.CharField(max_length=100, unique=True)
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    card_token = models.CharField(max_length=255)
+    description = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    failure_code = models.CharField(max_length=50, blank=True)
+    failure_message = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.charge_id
+
+
+class SandboxRefund(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    refund_id = models.CharField(max_length=100, unique=True)
+    charge = models.ForeignKey(SandboxCharge, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.refund_id

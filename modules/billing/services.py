@@ -1,0 +1,536 @@
+"""Writes of the billing module: tariffs, invoices, payment collection and refunds."""
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from modules.billing import selectors
+from modules.billing.api import (
+    InvoiceNotFound,
+    NoTariffInForce,
+    PaymentGatewayUnavailable,
+    PaymentNotFound,
+    RefundExceedsPayment,
+    TariffNotFound,
+)
+from modules.billing.events import (
+    InvoiceIssued,
+    InvoicePaid,
+    InvoicePaymentFailed,
+    PaymentRefunded,
+)
+from modules.billing.gateways import GatewayUnavailable, IdempotencyKeyReused, payment_gateway
+from modules.billing.models import (
+    Invoice,
+    InvoiceLine,
+    InvoiceNumberCounter,
+    Payment,
+    PaymentMethod,
+    Refund,
+    Tariff,
+)
+from modules.billing.pricing import QUANTITY_STEP, fare_for_trip
+from monolith.platform.errors import Conflict, IllegalTransition, InvalidRequest
+from monolith.platform.events import publish
+from monolith.platform.money import money_round
+
+TARIFF_PRICE_FIELDS = ("base_fare", "per_km", "per_minute", "minimum_fare")
+TARIFF_EDITABLE_FIELDS = frozenset({"name", *TARIFF_PRICE_FIELDS, "effective_from", "effective_to"})
+INVOICE_COUNTER = "invoice"
+CARD_TOKEN_PREFIX = "tok_"  # noqa: S105 (a token format, not a secret)
+
+COLLECTABLE = frozenset({Invoice.Status.ISSUED, Invoice.Status.PAYMENT_FAILED})
+REFUNDABLE = frozenset({Invoice.Status.PAID, Invoice.Status.PARTIALLY_REFUNDED})
+VOIDABLE = COLLECTABLE
+
+
+# Tariffs ------------------------------------------------------------------------------------
+
+
+def tariff_validate(
+    *,
+    name: str,
+    base_fare: Decimal,
+    per_km: Decimal,
+    per_minute: Decimal,
+    minimum_fare: Decimal,
+    effective_from: datetime,
+    effective_to: datetime | None,
+    tariff_id: UUID | None = None,
+) -> None:
+    """Raise ``InvalidRequest`` naming the field if this tariff may not exist as given.
+
+    Used by the services below and by the admin form, so both refuse the same things.
+    """
+    if not name.strip():
+        raise InvalidRequest("A tariff needs a name.", field="name")
+    prices = {
+        "base_fare": base_fare,
+        "per_km": per_km,
+        "per_minute": per_minute,
+        "minimum_fare": minimum_fare,
+    }
+    for field, price in prices.items():
+        if price < 0:
+            raise InvalidRequest(f"{field} must not be negative.", field=field)
+        if money_round(price) != price:
+            raise InvalidRequest(f"{field} must be in whole cents.", field=field)
+    if timezone.is_naive(effective_from):
+        raise InvalidRequest("effective_from needs a time zone.", field="effective_from")
+    if effective_to is not None:
+        if timezone.is_naive(effective_to):
+            raise InvalidRequest("effective_to needs a time zone.", field="effective_to")
+        if effective_to <= effective_from:
+            raise InvalidRequest(
+                "effective_to must be later than effective_from.", field="effective_to"
+            )
+    clash = selectors.tariffs_overlapping(
+        effective_from=effective_from, effective_to=effective_to, exclude_id=tariff_id
+    ).first()
+    if clash is not None:
+        raise _overlap_error(clash)
+
+
+def _overlap_error(clash: Tariff | None) -> InvalidRequest:
+    if clash is None:
+        return InvalidRequest(
+            "The period overlaps another tariff's period.", field="effective_from"
+        )
+    until = clash.effective_to.isoformat() if clash.effective_to else "open-ended"
+    return InvalidRequest(
+        f"The period overlaps tariff {clash.name!r} "
+        f"({clash.effective_from.isoformat()} to {until}); tariff periods may not overlap.",
+        field="effective_from",
+    )
+
+
+def _tariff_save(tariff: Tariff, *, update_fields: list[str] | None = None) -> None:
+    # The exclusion constraint catches an overlap created concurrently after the check.
+    try:
+        with transaction.atomic():
+            tariff.save(update_fields=update_fields)
+    except IntegrityError as exc:
+        if "billing_tariff_periods_do_not_overlap" in str(exc):
+            raise _overlap_error(None) from exc
+        raise
+
+
+@transaction.atomic
+def tariff_create(
+    *,
+    name: str,
+    base_fare: Decimal,
+    per_km: Decimal,
+    per_minute: Decimal,
+    minimum_fare: Decimal,
+    effective_from: datetime,
+    effective_to: datetime | None = None,
+) -> Tariff:
+    tariff_validate(
+        name=name,
+        base_fare=base_fare,
+        per_km=per_km,
+        per_minute=per_minute,
+        minimum_fare=minimum_fare,
+        effective_from=effective_from,
+        effective_to=effective_to,
+    )
+    tariff = Tariff(
+        name=name.strip(),
+        currency=settings.FLEET_CURRENCY,
+        base_fare=base_fare,
+        per_km=per_km,
+        per_minute=per_minute,
+        minimum_fare=minimum_fare,
+        effective_from=effective_from,
+        effective_to=effective_to,
+    )
+    _tariff_save(tariff)
+    return tariff
+
+
+def tariff_update_validate(*, tariff: Tariff, data: Mapping[str, Any]) -> list[str]:
+    """The fields ``data`` would change on ``tariff``, or the error that forbids the change.
+
+    A tariff that has priced invoices keeps its prices and start, so every invoice still
+    names the prices it was computed with: it can only be renamed or closed (``effective_to``
+    set, but not before the last trip it priced).
+    """
+    unknown = set(data) - TARIFF_EDITABLE_FIELDS
+    if unknown:
+        field = sorted(unknown)[0]
+        raise InvalidRequest(f"{field} cannot be changed.", field=field)
+    changed = [field for field, value in data.items() if getattr(tariff, field) != value]
+    if not changed:
+        return changed
+
+    last_priced = tariff.invoices.aggregate(last=Max("trip_completed_at"))["last"]
+    if last_priced is not None:
+        frozen = sorted(set(changed) & {*TARIFF_PRICE_FIELDS, "effective_from"})
+        if frozen:
+            raise Conflict(
+                f"Tariff {tariff.name!r} has already priced invoices, so {frozen[0]} cannot "
+                "change; close it with effective_to and create a new tariff instead.",
+                field=frozen[0],
+            )
+        new_end = data.get("effective_to", tariff.effective_to)
+        if new_end is not None and new_end <= last_priced:
+            raise Conflict(
+                f"Tariff {tariff.name!r} priced a trip completed at {last_priced.isoformat()}; "
+                "effective_to must be later than that.",
+                field="effective_to",
+            )
+
+    merged = {field: data.get(field, getattr(tariff, field)) for field in TARIFF_EDITABLE_FIELDS}
+    tariff_validate(**merged, tariff_id=tariff.id)
+    return changed
+
+
+@transaction.atomic
+def tariff_update(*, tariff_id: UUID, data: Mapping[str, Any]) -> Tariff:
+    """Change the fields of a tariff named in ``data`` (see ``tariff_update_validate``)."""
+    tariff = Tariff.objects.select_for_update().filter(id=tariff_id).first()
+    if tariff is None:
+        raise TariffNotFound(f"There is no tariff {tariff_id}.")
+    changed = tariff_update_validate(tariff=tariff, data=data)
+    if not changed:
+        return tariff
+    for field in changed:
+        value = data[field]
+        setattr(tariff, field, value.strip() if field == "name" else value)
+    _tariff_save(tariff, update_fields=[*changed, "updated_at"])
+    return tariff
+
+
+# Invoices -----------------------------------------------------------------------------------
+
+
+def _invoice_counter_locked() -> InvoiceNumberCounter:
+    counter = InvoiceNumberCounter.objects.select_for_update().filter(name=INVOICE_COUNTER).first()
+    if counter is None:
+        InvoiceNumberCounter.objects.bulk_create(
+            [InvoiceNumberCounter(name=INVOICE_COUNTER, last_value=0)], ignore_conflicts=True
+        )
+        counter = InvoiceNumberCounter.objects.select_for_update().get(name=INVOICE_COUNTER)
+    return counter
+
+
+@transaction.atomic
+def invoice_issue_for_trip(
+    *,
+    trip_id: UUID,
+    rider_id: UUID,
+    distance_km: Decimal,
+    duration_seconds: int,
+    completed_at: datetime,
+) -> Invoice:
+    """Price a completed trip with the tariff in force at ``completed_at`` and invoice it.
+
+    Idempotent per trip: when the trip already has an invoice, that invoice is returned.
+    """
+    existing = Invoice.objects.filter(trip_id=trip_id).first()
+    if existing is not None:
+        return existing
+    if timezone.is_naive(completed_at):
+        raise InvalidRequest("completed_at needs a time zone.", field="completed_at")
+
+    # The counter lock serialises issuance, so after it the trip is checked again: a
+    # concurrent delivery of the same event has committed its invoice by then.
+    counter = _invoice_counter_locked()
+    existing = Invoice.objects.filter(trip_id=trip_id).first()
+    if existing is not None:
+        return existing
+
+    # Locked so a concurrent tariff change cannot shift its period under this invoice.
+    tariff = (
+        Tariff.objects.select_for_update()
+        .filter(effective_from__lte=completed_at)
+        .filter(Q(effective_to__isnull=True) | Q(effective_to__gt=completed_at))
+        .first()
+    )
+    if tariff is None:
+        raise NoTariffInForce(
+            f"No tariff is in force at {completed_at.isoformat()}, when trip {trip_id} "
+            "completed; fleet staff must create one covering that time."
+        )
+    fare = fare_for_trip(tariff=tariff, distance_km=distance_km, duration_seconds=duration_seconds)
+
+    counter.last_value += 1
+    counter.save(update_fields=["last_value"])
+    invoice = Invoice.objects.create(
+        number=f"INV-{counter.last_value:06d}",
+        trip_id=trip_id,
+        rider_id=rider_id,
+        tariff=tariff,
+        currency=fare.currency,
+        subtotal=fare.subtotal,
+        total=fare.total,
+        status=Invoice.Status.ISSUED,
+        trip_distance_km=Decimal(distance_km).quantize(QUANTITY_STEP),
+        trip_duration_seconds=duration_seconds,
+        trip_completed_at=completed_at,
+        issued_at=timezone.now(),
+    )
+    InvoiceLine.objects.bulk_create(
+        InvoiceLine(
+            invoice=invoice,
+            position=position,
+            kind=line.kind,
+            description=line.description,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            amount=line.amount,
+        )
+        for position, line in enumerate(fare.lines, start=1)
+    )
+    publish(
+        InvoiceIssued(
+            invoice_id=invoice.id,
+            number=invoice.number,
+            trip_id=invoice.trip_id,
+            rider_id=invoice.rider_id,
+            total=invoice.total,
+            currency=invoice.currency,
+            issued_at=invoice.issued_at,
+        )
+    )
+    return invoice
+
+
+def _invoice_locked(invoice_id: UUID) -> Invoice:
+    invoice = Invoice.objects.select_for_update().filter(id=invoice_id).first()
+    if invoice is None:
+        raise InvoiceNotFound(f"There is no invoice {invoice_id}.")
+    return invoice
+
+
+def _payment_idempotency_key(invoice: Invoice, attempt: int) -> str:
+    return f"invoice-{invoice.id}-attempt-{attempt}"
+
+
+@transaction.atomic
+def invoice_collect_payment(*, invoice_id: UUID) -> Payment:
+    """Charge the rider's card for an issued (or previously failed) invoice.
+
+    Every call is a new attempt, numbered from the attempts recorded so far, and the attempt
+    number is in the gateway's idempotency key: a retry after a recorded failure charges
+    again, while an attempt whose outcome was lost (the process died after charging) is
+    repeated with the same key and is not charged twice. The invoice row stays locked for
+    the attempt, so two concurrent attempts cannot both charge.
+    """
+    invoice = _invoice_locked(invoice_id)
+    if invoice.status not in COLLECTABLE:
+        raise IllegalTransition(
+            f"Invoice {invoice.number} is {invoice.status}; only an issued or payment_failed "
+            "invoice can become paid."
+        )
+    attempt = invoice.payments.count() + 1
+    payment = Payment(
+        invoice=invoice,
+        attempt=attempt,
+        amount=invoice.total,
+        currency=invoice.currency,
+        idempotency_key=_payment_idempotency_key(invoice, attempt),
+    )
+    method = PaymentMethod.objects.filter(rider_id=invoice.rider_id).first()
+    if invoice.total == 0:
+        # Nothing to charge; recorded so the invoice still shows how it was settled.
+        payment.status = Payment.Status.SUCCEEDED
+    elif method is None:
+        payment.status = Payment.Status.FAILED
+        payment.failure_code = "no_payment_method"
+        payment.failure_message = "The rider has no payment method on file."
+    else:
+        try:
+            result = payment_gateway().charge(
+                amount=invoice.total,
+                currency=invoice.currency,
+                card_token=method.card_token,
+                idempotency_key=payment.idempotency_key,
+                description=f"Invoice {invoice.number}",
+            )
+        except GatewayUnavailable as exc:
+            raise PaymentGatewayUnavailable(
+                f"The payment provider is unavailable ({exc}); invoice {invoice.number} was not "
+                "charged. Try again later."
+            ) from exc
+        except IdempotencyKeyReused as exc:
+            raise Conflict(
+                f"Attempt {attempt} on invoice {invoice.number} was sent to the payment provider "
+                "earlier with different details (was the card changed?); reconcile it with the "
+                "provider before retrying."
+            ) from exc
+        payment.gateway_charge_id = result.charge_id
+        if result.succeeded:
+            payment.status = Payment.Status.SUCCEEDED
+        else:
+            payment.status = Payment.Status.FAILED
+            payment.failure_code = result.failure_code
+            payment.failure_message = result.failure_message[:255]
+    payment.save()
+
+    if payment.status == Payment.Status.SUCCEEDED:
+        invoice.status = Invoice.Status.PAID
+        event: InvoicePaid | InvoicePaymentFailed = InvoicePaid(
+            invoice_id=invoice.id,
+            trip_id=invoice.trip_id,
+            rider_id=invoice.rider_id,
+            payment_id=payment.id,
+            amount=payment.amount,
+            currency=payment.currency,
+            paid_at=payment.created_at,
+        )
+    else:
+        invoice.status = Invoice.Status.PAYMENT_FAILED
+        event = InvoicePaymentFailed(
+            invoice_id=invoice.id,
+            trip_id=invoice.trip_id,
+            rider_id=invoice.rider_id,
+            payment_id=payment.id,
+            attempt=payment.attempt,
+            failure_code=payment.failure_code,
+            failed_at=payment.created_at,
+        )
+    invoice.save(update_fields=["status", "updated_at"])
+    publish(event)
+    return payment
+
+
+@transaction.atomic
+def invoice_void(*, invoice_id: UUID) -> Invoice:
+    """Cancel an invoice nothing was collected on; paid invoices are refunded instead."""
+    invoice = _invoice_locked(invoice_id)
+    if invoice.status not in VOIDABLE:
+        raise IllegalTransition(
+            f"Invoice {invoice.number} is {invoice.status}; only an issued or payment_failed "
+            "invoice can become void."
+        )
+    invoice.status = Invoice.Status.VOID
+    invoice.save(update_fields=["status", "updated_at"])
+    return invoice
+
+
+# Payment methods and refunds ----------------------------------------------------------------
+
+
+def payment_method_validate(*, card_token: str) -> str:
+    """The token as stored, or ``InvalidRequest`` naming ``card_token``."""
+    token = card_token.strip()
+    if not token:
+        raise InvalidRequest("card_token must not be blank.", field="card_token")
+    if not token.startswith(CARD_TOKEN_PREFIX):
+        raise InvalidRequest(
+            f"card_token must be a payment provider token starting with {CARD_TOKEN_PREFIX!r}, "
+            "never a card number.",
+            field="card_token",
+        )
+    return token
+
+
+@transaction.atomic
+def payment_method_set(*, rider_id: UUID, card_token: str) -> PaymentMethod:
+    """Put the rider's card on file, replacing any earlier one."""
+    token = payment_method_validate(card_token=card_token)
+    card = payment_gateway().card_details(card_token=token)
+    method, _ = PaymentMethod.objects.update_or_create(
+        rider_id=rider_id,
+        defaults={"card_token": token, "brand": card.brand, "last4": card.last4},
+    )
+    return method
+
+
+@transaction.atomic
+def payment_refund(
+    *,
+    payment_id: UUID,
+    amount: Decimal | None,
+    reason: str,
+    by: AbstractBaseUser | None,
+) -> Refund:
+    """Give back ``amount`` of a succeeded payment (everything left when ``None``).
+
+    Never more than is left to refund (``RefundExceedsPayment``, 409). The invoice becomes
+    refunded once nothing is left, partially_refunded before that.
+    """
+    found = Payment.objects.filter(id=payment_id).values_list("invoice_id", flat=True).first()
+    if found is None:
+        raise PaymentNotFound(f"There is no payment {payment_id}.")
+    # Invoice first, then payment: the same order as collection, so the two cannot deadlock.
+    invoice = _invoice_locked(found)
+    payment = Payment.objects.select_for_update().get(id=payment_id)
+    if not reason.strip():
+        raise InvalidRequest("Say why the money is given back.", field="reason")
+    if payment.status != Payment.Status.SUCCEEDED:
+        raise Conflict(f"Payment {payment.id} failed; there is nothing to refund.")
+    left = payment.amount - selectors.payment_refunded_amount(payment=payment)
+    if left <= 0:
+        raise RefundExceedsPayment(f"Nothing is left to refund on payment {payment.id}.")
+    if invoice.status not in REFUNDABLE:
+        raise IllegalTransition(
+            f"Invoice {invoice.number} is {invoice.status}; only a paid or partially_refunded "
+            "invoice can be refunded."
+        )
+    if amount is None:
+        amount = left
+    elif amount <= 0 or money_round(amount) != amount:
+        raise InvalidRequest("amount must be positive, in whole cents.", field="amount")
+    if amount > left:
+        raise RefundExceedsPayment(
+            f"A refund of {amount} {payment.currency} is more than the {left} "
+            f"{payment.currency} left to refund on payment {payment.id}.",
+            field="amount",
+        )
+
+    attempt = payment.refunds.count() + 1
+    idempotency_key = f"payment-{payment.id}-refund-{attempt}"
+    try:
+        result = payment_gateway().refund(
+            charge_id=payment.gateway_charge_id, amount=amount, idempotency_key=idempotency_key
+        )
+    except GatewayUnavailable as exc:
+        raise PaymentGatewayUnavailable(
+            f"The payment provider is unavailable ({exc}); nothing was refunded. Try again later."
+        ) from exc
+    except IdempotencyKeyReused as exc:
+        raise Conflict(
+            f"Refund {attempt} on payment {payment.id} was sent to the payment provider earlier "
+            "with a different amount; reconcile it with the provider before retrying."
+        ) from exc
+    if not result.succeeded:
+        raise Conflict(
+            f"The payment provider refused the refund: {result.failure_message} "
+            f"({result.failure_code})."
+        )
+    refund = Refund.objects.create(
+        payment=payment,
+        amount=amount,
+        reason=reason.strip(),
+        status=Refund.Status.SUCCEEDED,
+        gateway_refund_id=result.refund_id,
+        idempotency_key=idempotency_key,
+        created_by_id=by.pk if by is not None else None,
+    )
+    invoice.status = (
+        Invoice.Status.REFUNDED if amount == left else Invoice.Status.PARTIALLY_REFUNDED
+    )
+    invoice.save(update_fields=["status", "updated_at"])
+    publish(
+        PaymentRefunded(
+            refund_id=refund.id,
+            payment_id=payment.id,
+            invoice_id=invoice.id,
+            rider_id=invoice.rider_id,
+            amount=refund.amount,
+            currency=payment.currency,
+            refunded_at=refund.created_at,
+        )
+    )
+    return refund

@@ -1,0 +1,291 @@
+"""The fleet staff's admin: vehicles, their history, firmware and telemetry.
+
+Status, mileage and heartbeat are never edited by hand: status changes go through the bulk
+actions, which call the same service as the REST API, so the lifecycle rules hold here too.
+"""
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+
+from modules.vehicles import services
+from modules.vehicles.lifecycle import VehicleStatus
+from modules.vehicles.models import (
+    FirmwareInstall,
+    FirmwareRelease,
+    TelemetryReading,
+    Vehicle,
+    VehicleStatusChange,
+)
+from modules.vehicles.vin import InvalidVin, vin_normalize
+from monolith.platform.access import is_fleet_staff
+from monolith.platform.errors import IllegalTransition
+
+
+class FleetStaffAccessMixin:
+    """Fleet staff (the role, a group) may use these pages without per-model permissions."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return is_fleet_staff(request.user) or super().has_module_permission(request)  # type: ignore[misc]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_fleet_staff(request.user) or super().has_view_permission(request, obj)  # type: ignore[misc]
+
+
+class ReadOnlyAdminMixin(FleetStaffAccessMixin):
+    """Records of what happened: shown, never added, edited or deleted by hand."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class VehicleStatusChangeInline(admin.TabularInline):
+    model = VehicleStatusChange
+    fields = ("at", "from_status", "to_status", "reason", "changed_by")
+    readonly_fields = ("at", "from_status", "to_status", "reason", "changed_by")
+    ordering = ["-at"]
+    extra = 0
+    can_delete = False
+    show_change_link = False
+    verbose_name_plural = "status history"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_fleet_staff(request.user) or super().has_view_permission(request, obj)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[VehicleStatusChange]:
+        return super().get_queryset(request).select_related("changed_by")
+
+
+class VehicleAdminForm(forms.ModelForm):
+    class Meta:
+        model = Vehicle
+        fields = ["vin", "make", "model", "seats", "battery_pct", "latitude", "longitude"]
+
+    def clean_vin(self) -> str:
+        try:
+            return vin_normalize(self.cleaned_data["vin"])
+        except InvalidVin as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+@admin.register(Vehicle)
+class VehicleAdmin(FleetStaffAccessMixin, admin.ModelAdmin):
+    form = VehicleAdminForm
+    list_display = [
+        "vin",
+        "make",
+        "model",
+        "status",
+        "battery_pct",
+        "odometer_km",
+        "firmware",
+        "last_heartbeat_at",
+    ]
+    list_filter = ["status", "make", "firmware"]
+    list_select_related = ["firmware"]
+    search_fields = ["vin", "make", "model"]
+    ordering = ["vin"]
+    list_per_page = 50
+    inlines = [VehicleStatusChangeInline]
+    actions = ["send_to_maintenance", "mark_offline", "mark_available"]
+
+    def get_fields(self, request: HttpRequest, obj: Vehicle | None = None) -> list[Any]:
+        if obj is None:
+            return ["vin", "make", "model", "seats", "battery_pct", "latitude", "longitude"]
+        return [
+            "id",
+            "vin",
+            "make",
+            "model",
+            "seats",
+            "status",
+            "odometer_km",
+            "battery_pct",
+            "latitude",
+            "longitude",
+            "last_heartbeat_at",
+            "firmware",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Vehicle | None = None) -> list[str]:
+        if obj is None:
+            return []
+        # Only the description is edited here; the rest is reported by the vehicle or
+        # changed through the lifecycle.
+        return [
+            "id",
+            "vin",
+            "status",
+            "odometer_km",
+            "battery_pct",
+            "latitude",
+            "longitude",
+            "last_heartbeat_at",
+            "firmware",
+            "created_at",
+            "updated_at",
+        ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return is_fleet_staff(request.user) or super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Vehicle | None = None) -> bool:
+        return is_fleet_staff(request.user) or super().has_change_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Vehicle, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        if change:
+            services.vehicle_update(
+                vehicle_id=obj.id, make=data["make"], model=data["model"], seats=data["seats"]
+            )
+            return
+        # The service registers under the form's id, so the admin's log and redirect match.
+        services.vehicle_register(
+            vehicle_id=obj.id,
+            vin=data["vin"],
+            make=data["make"],
+            model=data["model"],
+            seats=data["seats"],
+            battery_pct=data["battery_pct"],
+            latitude=data["latitude"],
+            longitude=data["longitude"],
+        )
+
+    def _transition(
+        self, request: HttpRequest, queryset: QuerySet[Vehicle], *, to_status: str, done: str
+    ) -> HttpResponseRedirect | None:
+        changed = 0
+        skipped: list[str] = []
+        for vehicle in queryset.order_by("vin"):
+            try:
+                services.vehicle_transition(
+                    vehicle_id=vehicle.id,
+                    status=to_status,
+                    reason=f"admin action: {done}",
+                    changed_by=request.user,
+                )
+            except IllegalTransition:
+                skipped.append(f"{vehicle.vin} ({vehicle.status})")
+            else:
+                changed += 1
+        if changed:
+            noun = "vehicle" if changed == 1 else "vehicles"
+            self.message_user(request, f"{changed} {noun} {done}.", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request,
+                f"Skipped {len(skipped)} whose status does not allow it: {', '.join(skipped)}.",
+                messages.WARNING,
+            )
+        # The status filter that picked the vehicles no longer matches the ones that moved;
+        # drop it so staff see them in their new status.
+        if changed and "status__exact" in request.GET:
+            params = request.GET.copy()
+            del params["status__exact"]
+            query = params.urlencode()
+            return HttpResponseRedirect(f"{request.path}?{query}" if query else request.path)
+        return None
+
+    @admin.action(description="Send selected vehicles to maintenance", permissions=["change"])
+    def send_to_maintenance(
+        self, request: HttpRequest, queryset: QuerySet[Vehicle]
+    ) -> HttpResponseRedirect | None:
+        return self._transition(
+            request, queryset, to_status=VehicleStatus.MAINTENANCE, done="sent to maintenance"
+        )
+
+    @admin.action(description="Mark selected vehicles offline", permissions=["change"])
+    def mark_offline(
+        self, request: HttpRequest, queryset: QuerySet[Vehicle]
+    ) -> HttpResponseRedirect | None:
+        return self._transition(
+            request, queryset, to_status=VehicleStatus.OFFLINE, done="marked offline"
+        )
+
+    @admin.action(description="Mark selected vehicles available", permissions=["change"])
+    def mark_available(
+        self, request: HttpRequest, queryset: QuerySet[Vehicle]
+    ) -> HttpResponseRedirect | None:
+        return self._transition(
+            request, queryset, to_status=VehicleStatus.AVAILABLE, done="marked available"
+        )
+
+
+@admin.register(VehicleStatusChange)
+class VehicleStatusChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["at", "vehicle", "from_status", "to_status", "reason", "changed_by"]
+    list_filter = ["to_status", "from_status"]
+    list_select_related = ["vehicle", "changed_by"]
+    search_fields = ["vehicle__vin", "reason"]
+    date_hierarchy = "at"
+    ordering = ["-at"]
+
+
+@admin.register(FirmwareRelease)
+class FirmwareReleaseAdmin(FleetStaffAccessMixin, admin.ModelAdmin):
+    list_display = ["version", "released_at"]
+    search_fields = ["version", "notes"]
+    list_filter = ["released_at"]
+    ordering = ["-released_at"]
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: FirmwareRelease | None = None
+    ) -> list[str]:
+        # A published version is what vehicles report; renaming it would rewrite history.
+        return ["id", "version"] if obj is not None else ["id"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return is_fleet_staff(request.user) or super().has_add_permission(request)
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: FirmwareRelease | None = None
+    ) -> bool:
+        return is_fleet_staff(request.user) or super().has_change_permission(request, obj)
+
+
+@admin.register(FirmwareInstall)
+class FirmwareInstallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["installed_at", "vehicle", "firmware", "previous_firmware", "installed_by"]
+    list_filter = ["firmware"]
+    list_select_related = ["vehicle", "firmware", "previous_firmware", "installed_by"]
+    search_fields = ["vehicle__vin", "firmware__version"]
+    date_hierarchy = "installed_at"
+
+
+@admin.register(TelemetryReading)
+class TelemetryReadingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "recorded_at",
+        "vehicle",
+        "battery_pct",
+        "odometer_km",
+        "speed_kph",
+        "latitude",
+        "longitude",
+    ]
+    list_filter = ["vehicle__status"]
+    list_select_related = ["vehicle"]
+    search_fields = ["vehicle__vin"]
+    date_hierarchy = "recorded_at"
+    ordering = ["-recorded_at"]
+    show_full_result_count = False

@@ -1,0 +1,444 @@
+"""Writes of the vehicles module: registration, lifecycle steps, firmware and telemetry."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+from uuid import UUID
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import DecimalField, ExpressionWrapper, F, Value
+from django.utils import timezone
+
+from modules.vehicles.errors import NoVehicleAvailable, TelemetryRejected, VehicleNotFound
+from modules.vehicles.events import VehicleRegistered, VehicleStatusChanged
+from modules.vehicles.lifecycle import VehicleStatus, transition_check
+from modules.vehicles.models import (
+    NAME_MAX_LENGTH,
+    SEATS_MAX,
+    SEATS_MIN,
+    FirmwareInstall,
+    FirmwareRelease,
+    TelemetryReading,
+    Vehicle,
+    VehicleStatusChange,
+    semver_validator,
+)
+from modules.vehicles.thresholds import TELEMETRY_CLOCK_SKEW, low_battery_pct
+from modules.vehicles.vin import InvalidVin, vin_normalize
+from monolith.platform.errors import IllegalTransition, InvalidRequest
+from monolith.platform.events import publish
+
+TELEMETRY_BATCH_MAX = 500
+ODOMETER_STEP = Decimal("0.01")
+LATITUDE_LIMIT = Decimal(90)
+LONGITUDE_LIMIT = Decimal(180)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TelemetryInput:
+    """One reading as a vehicle sends it."""
+
+    recorded_at: datetime
+    latitude: Decimal
+    longitude: Decimal
+    battery_pct: int
+    odometer_km: Decimal
+    speed_kph: Decimal | None = None
+
+
+def _vehicle_locked(vehicle_id: UUID) -> Vehicle:
+    try:
+        return Vehicle.objects.select_for_update().get(pk=vehicle_id)
+    except Vehicle.DoesNotExist:
+        raise VehicleNotFound(f"No vehicle has id {vehicle_id}.") from None
+
+
+def _position_check(latitude: Decimal | None, longitude: Decimal | None) -> None:
+    if (latitude is None) != (longitude is None):
+        field = "longitude" if longitude is None else "latitude"
+        raise InvalidRequest("Give both latitude and longitude, or neither.", field=field)
+    if latitude is not None and not -LATITUDE_LIMIT <= latitude <= LATITUDE_LIMIT:
+        raise InvalidRequest("Latitude must be between -90 and 90.", field="latitude")
+    if longitude is not None and not -LONGITUDE_LIMIT <= longitude <= LONGITUDE_LIMIT:
+        raise InvalidRequest("Longitude must be between -180 and 180.", field="longitude")
+
+
+def _seats_check(seats: int) -> None:
+    if not SEATS_MIN <= seats <= SEATS_MAX:
+        raise InvalidRequest(
+            f"A vehicle has between {SEATS_MIN} and {SEATS_MAX} seats.", field="seats"
+        )
+
+
+def _name_check(value: str, *, field: str) -> str:
+    cleaned = value.strip()
+    if not cleaned:
+        raise InvalidRequest(f"The {field} may not be blank.", field=field)
+    if len(cleaned) > NAME_MAX_LENGTH:
+        raise InvalidRequest(f"The {field} has at most {NAME_MAX_LENGTH} characters.", field=field)
+    return cleaned
+
+
+def _status_change(
+    *, vehicle: Vehicle, to_status: str, reason: str, changed_by: Any | None
+) -> Vehicle:
+    """Move a locked ``vehicle`` to ``to_status`` if the lifecycle allows it, with history."""
+    to_status = str(to_status)
+    transition_check(vehicle.status, to_status)
+    from_status = vehicle.status
+    now = timezone.now()
+    vehicle.status = to_status
+    vehicle.save(update_fields=["status", "updated_at"])
+    VehicleStatusChange.objects.create(
+        vehicle=vehicle,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason,
+        changed_by=changed_by,
+        at=now,
+    )
+    publish(
+        VehicleStatusChanged(
+            vehicle_id=vehicle.id,
+            from_status=from_status,
+            to_status=to_status,
+            reason=reason,
+            changed_at=now,
+        )
+    )
+    return vehicle
+
+
+@transaction.atomic
+def vehicle_register(
+    *,
+    vin: str,
+    make: str,
+    model: str,
+    seats: int,
+    latitude: Decimal | None = None,
+    longitude: Decimal | None = None,
+    battery_pct: int = 100,
+    vehicle_id: UUID | None = None,
+) -> Vehicle:
+    """Add a vehicle to the fleet as ``available``."""
+    try:
+        normalized = vin_normalize(vin)
+    except InvalidVin as exc:
+        raise InvalidRequest(str(exc), field="vin") from None
+    make = _name_check(make, field="make")
+    model = _name_check(model, field="model")
+    _seats_check(seats)
+    if not 0 <= battery_pct <= 100:
+        raise InvalidRequest("Battery charge is a percentage, 0 to 100.", field="battery_pct")
+    _position_check(latitude, longitude)
+    if Vehicle.objects.filter(vin=normalized).exists():
+        raise InvalidRequest(f"A vehicle with VIN {normalized} is already registered.", field="vin")
+    vehicle = Vehicle(
+        vin=normalized,
+        make=make,
+        model=model,
+        seats=seats,
+        battery_pct=battery_pct,
+        latitude=latitude,
+        longitude=longitude,
+    )
+    if vehicle_id is not None:
+        vehicle.id = vehicle_id
+    try:
+        # A savepoint, so a concurrent registration of the same VIN ends as a 400, not a 500.
+        with transaction.atomic():
+            vehicle.save(force_insert=True)
+    except IntegrityError:
+        raise InvalidRequest(
+            f"A vehicle with VIN {normalized} is already registered.", field="vin"
+        ) from None
+    publish(
+        VehicleRegistered(
+            vehicle_id=vehicle.id,
+            vin=vehicle.vin,
+            seats=vehicle.seats,
+            registered_at=timezone.now(),
+        )
+    )
+    return vehicle
+
+
+@transaction.atomic
+def vehicle_update(
+    *,
+    vehicle_id: UUID,
+    make: str | None = None,
+    model: str | None = None,
+    seats: int | None = None,
+) -> Vehicle:
+    """Correct a vehicle's description; its status, mileage and VIN are not edited this way."""
+    vehicle = _vehicle_locked(vehicle_id)
+    changed: list[str] = []
+    if make is not None:
+        vehicle.make = _name_check(make, field="make")
+        changed.append("make")
+    if model is not None:
+        vehicle.model = _name_check(model, field="model")
+        changed.append("model")
+    if seats is not None:
+        _seats_check(seats)
+        vehicle.seats = seats
+        changed.append("seats")
+    if changed:
+        vehicle.save(update_fields=[*changed, "updated_at"])
+    return vehicle
+
+
+@transaction.atomic
+def vehicle_transition(
+    *, vehicle_id: UUID, status: str, reason: str = "", changed_by: Any | None = None
+) -> Vehicle:
+    """Move a vehicle to ``status``; raises ``IllegalTransition`` if the lifecycle forbids it."""
+    if status not in VehicleStatus.values:
+        raise InvalidRequest(
+            f"{status!r} is not a vehicle status; use one of {', '.join(VehicleStatus.values)}.",
+            field="status",
+        )
+    vehicle = _vehicle_locked(vehicle_id)
+    return _status_change(vehicle=vehicle, to_status=status, reason=reason, changed_by=changed_by)
+
+
+@transaction.atomic
+def vehicle_reserve_nearest(
+    *,
+    latitude: Decimal,
+    longitude: Decimal,
+    seats: int = 1,
+    changed_by: Any | None = None,
+) -> Vehicle:
+    """Reserve the nearest available vehicle with the seats and the charge for a trip.
+
+    Vehicles locked by a concurrent reservation are skipped rather than waited for, so two
+    callers never get the same vehicle and neither blocks the other.
+    """
+    _position_check(latitude, longitude)
+    if seats < SEATS_MIN:
+        raise InvalidRequest("Ask for at least one seat.", field="seats")
+    # Squared degrees are not kilometres, but over a city they order vehicles the same way.
+    distance = ExpressionWrapper(
+        (F("latitude") - Value(latitude)) * (F("latitude") - Value(latitude))
+        + (F("longitude") - Value(longitude)) * (F("longitude") - Value(longitude)),
+        output_field=DecimalField(),
+    )
+    vehicle = (
+        Vehicle.objects.select_for_update(skip_locked=True)
+        .filter(
+            status=VehicleStatus.AVAILABLE,
+            seats__gte=seats,
+            battery_pct__gte=low_battery_pct(),
+            latitude__isnull=False,
+            longitude__isnull=False,
+        )
+        .annotate(distance=distance)
+        .order_by("distance", "id")
+        .first()
+    )
+    if vehicle is None:
+        raise NoVehicleAvailable(
+            f"No available vehicle with {seats} seat(s) and enough charge is free right now."
+        )
+    return _status_change(
+        vehicle=vehicle,
+        to_status=VehicleStatus.RESERVED,
+        reason="reserved for a trip",
+        changed_by=changed_by,
+    )
+
+
+@transaction.atomic
+def vehicle_release(*, vehicle_id: UUID, changed_by: Any | None = None) -> Vehicle:
+    """Give back a reservation; releasing an already available vehicle changes nothing."""
+    vehicle = _vehicle_locked(vehicle_id)
+    if vehicle.status == VehicleStatus.AVAILABLE:
+        return vehicle
+    if vehicle.status != VehicleStatus.RESERVED:
+        raise IllegalTransition(
+            f"Only a reserved vehicle can be released: this one is {vehicle.status!r}, "
+            f"so it cannot go to 'available' this way.",
+            field="status",
+        )
+    return _status_change(
+        vehicle=vehicle,
+        to_status=VehicleStatus.AVAILABLE,
+        reason="reservation released",
+        changed_by=changed_by,
+    )
+
+
+@transaction.atomic
+def vehicle_start_trip(*, vehicle_id: UUID, changed_by: Any | None = None) -> Vehicle:
+    """The reserved vehicle sets off."""
+    vehicle = _vehicle_locked(vehicle_id)
+    return _status_change(
+        vehicle=vehicle,
+        to_status=VehicleStatus.IN_TRIP,
+        reason="trip started",
+        changed_by=changed_by,
+    )
+
+
+@transaction.atomic
+def vehicle_end_trip(
+    *, vehicle_id: UUID, distance_km: Decimal, changed_by: Any | None = None
+) -> Vehicle:
+    """The trip is over: the vehicle is available again and its odometer grows by the distance."""
+    if distance_km < 0:
+        raise InvalidRequest("A trip's distance cannot be negative.", field="distance_km")
+    vehicle = _vehicle_locked(vehicle_id)
+    if vehicle.status != VehicleStatus.IN_TRIP:
+        raise IllegalTransition(
+            f"Only a vehicle in a trip can end one: this one is {vehicle.status!r}, "
+            f"so it cannot go to 'available' by ending a trip.",
+            field="status",
+        )
+    vehicle.odometer_km = vehicle.odometer_km + distance_km.quantize(
+        ODOMETER_STEP, rounding=ROUND_HALF_UP
+    )
+    vehicle.save(update_fields=["odometer_km", "updated_at"])
+    return _status_change(
+        vehicle=vehicle,
+        to_status=VehicleStatus.AVAILABLE,
+        reason=f"trip ended after {distance_km} km",
+        changed_by=changed_by,
+    )
+
+
+@transaction.atomic
+def firmware_release_create(
+    *, version: str, notes: str = "", released_at: datetime | None = None
+) -> FirmwareRelease:
+    """Publish a firmware release under a semantic version that no other release uses."""
+    version = version.strip()
+    try:
+        semver_validator(version)
+    except DjangoValidationError as exc:
+        raise InvalidRequest(exc.messages[0], field="version") from None
+    if FirmwareRelease.objects.filter(version=version).exists():
+        raise InvalidRequest(f"Firmware {version} is already released.", field="version")
+    release = FirmwareRelease(
+        version=version, notes=notes, released_at=released_at or timezone.now()
+    )
+    try:
+        with transaction.atomic():
+            release.save(force_insert=True)
+    except IntegrityError:
+        raise InvalidRequest(f"Firmware {version} is already released.", field="version") from None
+    return release
+
+
+@transaction.atomic
+def vehicle_firmware_assign(
+    *, vehicle_id: UUID, version: str, installed_by: Any | None = None
+) -> Vehicle:
+    """Record that a vehicle now runs firmware ``version``; assigning the current one is a no-op."""
+    vehicle = _vehicle_locked(vehicle_id)
+    release = FirmwareRelease.objects.filter(version=version.strip()).first()
+    if release is None:
+        raise InvalidRequest(f"No firmware release has version {version!r}.", field="version")
+    if vehicle.firmware_id == release.id:
+        vehicle.firmware = release
+        return vehicle
+    FirmwareInstall.objects.create(
+        vehicle=vehicle,
+        firmware=release,
+        previous_firmware_id=vehicle.firmware_id,
+        installed_by=installed_by,
+    )
+    vehicle.firmware = release
+    vehicle.save(update_fields=["firmware", "updated_at"])
+    return vehicle
+
+
+def _reading_problems(reading: TelemetryInput, *, latest_allowed: datetime) -> dict[str, list[str]]:
+    problems: dict[str, list[str]] = {}
+    if timezone.is_naive(reading.recorded_at):
+        problems["recorded_at"] = ["Give the time with its timezone."]
+    elif reading.recorded_at > latest_allowed:
+        problems["recorded_at"] = ["This time is in the future; check the vehicle's clock."]
+    if not -LATITUDE_LIMIT <= reading.latitude <= LATITUDE_LIMIT:
+        problems["latitude"] = ["Latitude must be between -90 and 90."]
+    if not -LONGITUDE_LIMIT <= reading.longitude <= LONGITUDE_LIMIT:
+        problems["longitude"] = ["Longitude must be between -180 and 180."]
+    if not 0 <= reading.battery_pct <= 100:
+        problems["battery_pct"] = ["Battery charge is a percentage, 0 to 100."]
+    if reading.odometer_km < 0:
+        problems["odometer_km"] = ["An odometer cannot be negative."]
+    if reading.speed_kph is not None and reading.speed_kph < 0:
+        problems["speed_kph"] = ["A speed cannot be negative."]
+    return problems
+
+
+@transaction.atomic
+def vehicle_telemetry_ingest(*, vehicle_id: UUID, readings: Sequence[TelemetryInput]) -> int:
+    """Store a batch of readings from one vehicle and bring its live state up to date.
+
+    Readings may arrive in any order; the newest one sets the vehicle's position, charge and
+    heartbeat. The odometer never goes backwards: a reading below the vehicle's odometer, or
+    below a reading recorded before it in the same batch, rejects the whole batch (nothing is
+    stored) with the reason at that reading's index. Returns how many readings were stored.
+    """
+    if not 1 <= len(readings) <= TELEMETRY_BATCH_MAX:
+        raise InvalidRequest(
+            f"Send between 1 and {TELEMETRY_BATCH_MAX} readings at a time.", field="readings"
+        )
+    vehicle = _vehicle_locked(vehicle_id)
+    latest_allowed = timezone.now() + TELEMETRY_CLOCK_SKEW
+    errors = [_reading_problems(reading, latest_allowed=latest_allowed) for reading in readings]
+    if any(errors):
+        raise TelemetryRejected(errors)
+
+    in_time_order = sorted(range(len(readings)), key=lambda index: readings[index].recorded_at)
+    highest = vehicle.odometer_km
+    highest_from: int | None = None
+    for index in in_time_order:
+        odometer = readings[index].odometer_km
+        if odometer < highest:
+            source = (
+                f"the vehicle's odometer of {highest} km"
+                if highest_from is None
+                else f"{highest} km, reported earlier at index {highest_from}"
+            )
+            errors[index]["odometer_km"] = [
+                f"{odometer} km is below {source}; an odometer never goes backwards."
+            ]
+        else:
+            highest, highest_from = odometer, index
+    if any(errors):
+        raise TelemetryRejected(errors)
+
+    TelemetryReading.objects.bulk_create(
+        [
+            TelemetryReading(
+                vehicle=vehicle,
+                recorded_at=reading.recorded_at,
+                latitude=reading.latitude,
+                longitude=reading.longitude,
+                battery_pct=reading.battery_pct,
+                odometer_km=reading.odometer_km,
+                speed_kph=reading.speed_kph,
+            )
+            for reading in readings
+        ]
+    )
+
+    newest = readings[in_time_order[-1]]
+    changed = ["odometer_km", "updated_at"]
+    vehicle.odometer_km = highest
+    # A late batch (older than what the vehicle already said) is history, not its live state.
+    if vehicle.last_heartbeat_at is None or newest.recorded_at >= vehicle.last_heartbeat_at:
+        vehicle.latitude = newest.latitude
+        vehicle.longitude = newest.longitude
+        vehicle.battery_pct = newest.battery_pct
+        vehicle.last_heartbeat_at = newest.recorded_at
+        changed += ["latitude", "longitude", "battery_pct", "last_heartbeat_at"]
+    vehicle.save(update_fields=changed)
+    return len(readings)

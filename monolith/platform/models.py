@@ -1,0 +1,1 @@
+"""Platform tables: none yet; the outbox and routing state will live here."""

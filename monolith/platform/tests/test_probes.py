@@ -1,0 +1,58 @@
+import pytest
+from django.test import Client, override_settings
+
+
+@pytest.fixture
+def web() -> Client:
+    return Client()
+
+
+def test_healthz_answers_without_touching_anything(web: Client) -> None:
+    response = web.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_is_ready_when_database_and_broker_answer(web: Client) -> None:
+    response = web.get("/readyz")
+    assert response.status_code == 200, response.content
+    assert response.json()["checks"] == {"database": "ok", "broker": "ok"}
+
+
+@pytest.mark.django_db
+@override_settings(CELERY_BROKER_URL="redis://127.0.0.1:1/0")
+def test_readyz_is_503_with_retry_after_when_the_broker_is_down(web: Client) -> None:
+    response = web.get("/readyz")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert "broker" in response.json()["problems"]
+
+
+@pytest.mark.django_db
+@override_settings(CELERY_BROKER_URL="")
+def test_readyz_says_when_no_broker_is_configured(web: Client) -> None:
+    response = web.get("/readyz")
+    assert response.status_code == 503
+    assert "CELERY_BROKER_URL" in response.json()["problems"]["broker"]
+
+
+def test_request_id_is_honoured_and_returned(web: Client) -> None:
+    response = web.get("/healthz", HTTP_X_REQUEST_ID="req-42.abc")
+    assert response["X-Request-ID"] == "req-42.abc"
+
+
+def test_request_id_is_created_when_missing_or_unsafe(web: Client) -> None:
+    created = web.get("/healthz")["X-Request-ID"]
+    replaced = web.get("/healthz", HTTP_X_REQUEST_ID="bad id\nwith newline")["X-Request-ID"]
+    assert len(created) == 32
+    assert replaced != "bad id\nwith newline"
+    assert len(replaced) == 32
+
+
+@pytest.mark.django_db
+def test_metrics_count_requests_by_module_and_status(web: Client) -> None:
+    web.get("/api/v1/vehicles/")
+    body = web.get("/metrics").content.decode()
+    assert 'fleet_http_requests_total{method="GET",module="vehicles",status="401"}' in body
+    assert "fleet_http_request_duration_seconds_bucket" in body
