@@ -1,5 +1,5 @@
-"""The Django project that hosts every fleet module, plus the platform they stand on."""
+"""The Django project that hosts every fleet module, plus the platform they stand on.
 
-from monolith.celery import app as celery_app
-
-__all__ = ["celery_app"]
+Kept free of imports: ``python -m monolith.embedded`` imports this package before any settings
+exist. The Celery app is loaded by the platform's AppConfig (and by ``celery -A monolith.celery``).
+"""

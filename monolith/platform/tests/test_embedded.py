@@ -15,11 +15,13 @@ with psycopg.connect(host=unquote(db.hostname), dbname=db.path[1:], user=db.user
     print("postgres", c.execute("select 40 + 2").fetchone()[0])
 broker = os.environ["CELERY_BROKER_URL"]
 print("redis", redis.Redis(unix_socket_path=broker.removeprefix("redis+socket://")).ping())
+print("settings", os.environ.get("DJANGO_SETTINGS_MODULE"))
 """
 
 
 def test_embedded_postgres_and_redis_start_answer_and_stop(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
+    unset = {"DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env["FLEET_DATA_DIR"] = str(tmp_path)
     result = subprocess.run(
         [sys.executable, "-m", "monolith.embedded", "--", sys.executable, "-c", PROBE],
@@ -33,6 +35,8 @@ def test_embedded_postgres_and_redis_start_answer_and_stop(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     assert "postgres 42" in result.stdout
     assert "redis True" in result.stdout
+    # The launcher must not choose settings for the command it runs (pytest picks its own).
+    assert "settings None" in result.stdout
     assert not (tmp_path / "postgres" / "postmaster.pid").exists()
 
 
