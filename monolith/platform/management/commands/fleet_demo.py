@@ -12,7 +12,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -84,8 +84,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         for name in ("vehicles", "riders", "trips_per_rider"):
             if options[name] < 0:
-                self.stderr.write(f"--{name.replace('_', '-')} must be 0 or more.")
-                raise SystemExit(2)
+                raise CommandError(f"--{name.replace('_', '-')} must be 0 or more.")
         rng = random.Random(SEED)  # noqa: S311 - demo data, not secrets
         roles_ensure()
         with transaction.atomic():
