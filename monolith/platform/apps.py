@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.db.models.signals import post_migrate
 
 
@@ -12,4 +12,7 @@ class PlatformConfig(AppConfig):
         import monolith.celery  # noqa: F401
         from monolith.platform.roles import roles_ensure
 
-        post_migrate.connect(roles_ensure, sender=self, dispatch_uid="fleet-roles-ensure")
+        # Permissions are created app by app as migrate finishes each one, so the roles are
+        # granted theirs once the last app with models is done.
+        last_app = [config for config in apps.get_app_configs() if config.models_module][-1]
+        post_migrate.connect(roles_ensure, sender=last_app, dispatch_uid="fleet-roles-ensure")

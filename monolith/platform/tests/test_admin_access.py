@@ -1,0 +1,46 @@
+"""Fleet staff reach every fleet screen in the admin; riders reach none."""
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib import admin
+from django.test import Client
+from django.urls import reverse
+
+from monolith.platform.access import Role
+
+FLEET_LABELS = {path.rsplit(".", 1)[-1] for path in settings.FLEET_MODULES}
+FLEET_MODELS = sorted(
+    (model._meta.app_label, model._meta.model_name)
+    for model in admin.site._registry
+    if model._meta.app_label in FLEET_LABELS
+)
+
+
+def test_every_fleet_module_has_admin_screens() -> None:
+    assert {label for label, _ in FLEET_MODELS} == FLEET_LABELS
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("app_label", "model_name"), FLEET_MODELS)
+def test_fleet_staff_open_every_fleet_changelist(
+    make_user: Callable[..., Any], app_label: str, model_name: str
+) -> None:
+    client = Client()
+    client.force_login(make_user("staff-olga", Role.FLEET_STAFF, is_staff=True))
+    response = client.get(reverse(f"admin:{app_label}_{model_name}_changelist"))
+    assert response.status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("app_label", "model_name"), FLEET_MODELS[:3])
+def test_riders_are_sent_to_the_login_page(
+    make_user: Callable[..., Any], app_label: str, model_name: str
+) -> None:
+    client = Client()
+    client.force_login(make_user("rider-rick", Role.RIDER))
+    response = client.get(reverse(f"admin:{app_label}_{model_name}_changelist"))
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
