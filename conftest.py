@@ -1,10 +1,12 @@
 """Fixtures shared by every module's tests: people in each role and API clients for them."""
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -60,3 +62,35 @@ def client_for() -> Callable[[Any], APIClient]:
         return client
 
     return make
+
+
+def run_together(*calls: Callable[[], Any]) -> list[Any]:
+    """Start every call at the same moment, each in its own thread and database connection.
+
+    Returns each call's result, or the exception it raised, in order. Tests that race real
+    transactions need ``django_db(transaction=True)`` so the threads see committed rows.
+    """
+    barrier = threading.Barrier(len(calls))
+    outcomes: list[Any] = [None] * len(calls)
+
+    def run(index: int, call: Callable[[], Any]) -> None:
+        try:
+            barrier.wait()
+            outcomes[index] = call()
+        except Exception as exc:
+            outcomes[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcomes
+
+
+@pytest.fixture(name="run_together")
+def run_together_fixture() -> Callable[..., list[Any]]:
+    """The ``run_together`` helper, for tests that race concurrent writers."""
+    return run_together

@@ -7,6 +7,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from monolith.platform import health
 from monolith.platform.auth_api import TokenObtainApi
 
+handler404 = "monolith.platform.rest.api_aware_not_found"
+
 admin.site.site_header = "Fleet platform"
 admin.site.site_title = "Fleet platform admin"
 admin.site.index_title = "Fleet operations"

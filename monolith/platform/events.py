@@ -12,7 +12,8 @@ body without changing its callers.
 import dataclasses
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,20 @@ def subscribe(
     entry = (subscriber, handler)
     if entry not in _subscribers[event_type]:
         _subscribers[event_type].append(entry)
+
+
+@contextmanager
+def subscriptions_only(event_type: type[DomainEvent], *subscribers: str) -> Iterator[None]:
+    """Within the block, deliver ``event_type`` only to the named subscribers (for tests).
+
+    A module's tests use it to keep other modules' reactions out of what they measure.
+    """
+    saved = list(_subscribers[event_type])
+    _subscribers[event_type] = [entry for entry in saved if entry[0] in subscribers]
+    try:
+        yield
+    finally:
+        _subscribers[event_type] = saved
 
 
 def subscribers_of(event_type: type[DomainEvent]) -> list[str]:

@@ -3,6 +3,8 @@
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -33,3 +35,13 @@ def fleet_exception_handler(exc: Exception, context: dict[str, Any]) -> Response
             return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
         return Response({"detail": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
     return exception_handler(exc, context)
+
+
+def api_aware_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """404 for unknown URLs: JSON under /api/ (clients parse it), Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"detail": f"No API endpoint matches {request.path}.", "code": "not_found"},
+            status=404,
+        )
+    return page_not_found(request, exception)

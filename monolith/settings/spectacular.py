@@ -10,5 +10,17 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1/",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    # One named component per choice set, so two modules' "status" fields never collide.
+    "ENUM_NAME_OVERRIDES": {
+        "VehicleStatusEnum": "modules.vehicles.lifecycle.VehicleStatus",
+        "TripStatusEnum": "modules.trips.models.TripStatus",
+        "TripCancelReasonEnum": "modules.trips.models.CancelReason",
+        "TripCancelledByEnum": "modules.trips.models.CancelledBy",
+        "RiderLanguageEnum": "modules.users.models.Rider.Language",
+        "CreditHoldStatusEnum": "modules.users.models.CreditHold.Status",
+        "LedgerEntryKindEnum": "modules.users.models.LedgerEntry.Kind",
+        "InvoiceStatusEnum": "modules.billing.models.Invoice.Status",
+        "InvoiceLineKindEnum": "modules.billing.models.InvoiceLine.Kind",
+        "PaymentOutcomeEnum": "modules.billing.models.Payment.Status",
+    },
 }

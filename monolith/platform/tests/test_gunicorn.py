@@ -43,15 +43,15 @@ def _database_url(database: dict[str, Any]) -> str:
 
 
 @pytest.fixture
-def gunicorn_url(transactional_db: None, tmp_path: Path) -> Iterator[str]:
+def gunicorn_url(transactional_db: None) -> Iterator[str]:
     port = _free_port()
-    env = dict(os.environ)
+    # No PROMETHEUS_MULTIPROC_DIR: the gunicorn config must arrange the shared metrics itself.
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update(
         DJANGO_SETTINGS_MODULE="monolith.settings.production",
         SECRET_KEY=secrets.token_urlsafe(64),
         SECURE_SSL_REDIRECT="false",
         DATABASE_URL=_database_url(connection.settings_dict),
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
         WEB_CONCURRENCY="2",
     )
     server = subprocess.Popen(

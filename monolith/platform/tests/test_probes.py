@@ -56,3 +56,15 @@ def test_metrics_count_requests_by_module_and_status(web: Client) -> None:
     body = web.get("/metrics").content.decode()
     assert 'fleet_http_requests_total{method="GET",module="vehicles",status="401"}' in body
     assert "fleet_http_request_duration_seconds_bucket" in body
+
+
+def test_an_unknown_api_url_is_a_json_404(web: Client) -> None:
+    response = web.get("/api/v1/trips/not-a-uuid/")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+def test_an_unknown_page_elsewhere_is_djangos_404(web: Client) -> None:
+    response = web.get("/no-such-page")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
