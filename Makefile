@@ -19,7 +19,7 @@ help:
 
 $(VENV)/.installed: requirements/lock.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { echo "Could not create $(VENV): on Debian or Ubuntu, install the python3.11-venv package."; exit 1; }
 	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/lock.txt
 	@touch $@
 
@@ -53,11 +53,13 @@ typecheck: install
 pytest: install
 	$(EMBEDDED) $(PY) -m pytest $(PYTEST_ARGS)
 
-# The admin's browser test drives Debian's Chromium; install it when it is missing.
+# The admin's browser test drives the system's Chromium (CHROMIUM=/path/to/chrome to choose
+# another); on Debian it is installed when missing.
 browser:
-	@command -v chromium >/dev/null || { \
+	@[ -n "$$CHROMIUM" ] || command -v chromium >/dev/null || { \
+		command -v apt-get >/dev/null || { echo "The browser test needs Chromium: install it, or set CHROMIUM=/path/to/chrome."; exit 1; }; \
 		echo "Chromium is missing: installing Debian's chromium package for the browser test"; \
-		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo"; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	}
 

@@ -15,7 +15,7 @@ from monolith.platform.access import Role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 # Flags for a root sandbox with no network beyond loopback (see the machine notes).
 CHROMIUM_ARGS = [
     "--no-sandbox",
