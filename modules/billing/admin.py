@@ -1,8 +1,8 @@
 """Billing in the Django admin.
 
 Tariffs and payment methods are edited through the same services the API uses. Invoices,
-payments, refunds and the sandbox's records are read-only: they change only through the
-actions below, which call services.
+payments, refunds, credit purchases and the sandbox's records are read-only: they change only
+through the actions below, which call services.
 """
 
 from typing import Any
@@ -14,6 +14,7 @@ from django.http import HttpRequest
 
 from modules.billing import services
 from modules.billing.models import (
+    CreditPurchase,
     Invoice,
     InvoiceLine,
     Payment,
@@ -23,20 +24,8 @@ from modules.billing.models import (
     SandboxRefund,
     Tariff,
 )
+from monolith.platform.admin import ReadOnlyAdminMixin, ReadOnlyTabularInline
 from monolith.platform.errors import FleetError
-
-
-class ReadOnlyAdminMixin:
-    """Records that are never edited by hand: viewable, never added, changed or deleted."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def _all_fields(model: Any) -> list[str]:
@@ -117,40 +106,36 @@ class TariffAdmin(admin.ModelAdmin):
 # Invoices -----------------------------------------------------------------------------------
 
 
-class InvoiceLineInline(admin.TabularInline):
+LINE_COLUMNS = (
+    "position",
+    "description",
+    "quantity",
+    "unit_price",
+    "amount",
+)
+
+
+class InvoiceLineInline(ReadOnlyTabularInline):
     model = InvoiceLine
-    fields = ["position", "description", "quantity", "unit_price", "amount"]
-    readonly_fields = ["position", "description", "quantity", "unit_price", "amount"]
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    fields = LINE_COLUMNS
+    readonly_fields = LINE_COLUMNS
+    show_change_link = False
 
 
-class PaymentInline(admin.TabularInline):
+PAYMENT_COLUMNS = (
+    "attempt",
+    "status",
+    "amount",
+    "failure_code",
+    "gateway_charge_id",
+    "created_at",
+)
+
+
+class PaymentInline(ReadOnlyTabularInline):
     model = Payment
-    fields = ["attempt", "status", "amount", "failure_code", "gateway_charge_id", "created_at"]
-    readonly_fields = [
-        "attempt",
-        "status",
-        "amount",
-        "failure_code",
-        "gateway_charge_id",
-        "created_at",
-    ]
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    fields = PAYMENT_COLUMNS
+    readonly_fields = PAYMENT_COLUMNS
 
 
 @admin.register(Invoice)
@@ -207,25 +192,20 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 # Payments and refunds -----------------------------------------------------------------------
 
 
-class RefundInline(admin.TabularInline):
+REFUND_COLUMNS = (
+    "amount",
+    "reason",
+    "status",
+    "gateway_refund_id",
+    "created_by",
+    "created_at",
+)
+
+
+class RefundInline(ReadOnlyTabularInline):
     model = Refund
-    fields = ["amount", "reason", "status", "gateway_refund_id", "created_by", "created_at"]
-    readonly_fields = [
-        "amount",
-        "reason",
-        "status",
-        "gateway_refund_id",
-        "created_by",
-        "created_at",
-    ]
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    fields = REFUND_COLUMNS
+    readonly_fields = REFUND_COLUMNS
 
 
 @admin.register(Payment)
@@ -279,6 +259,45 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ordering = ["-created_at"]
     list_select_related = ["payment__invoice", "created_by"]
     readonly_fields = _all_fields(Refund)
+
+
+# Credit purchases ---------------------------------------------------------------------------
+
+
+@admin.register(CreditPurchase)
+class CreditPurchaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "rider_id", "amount", "currency", "status", "failure_code", "created_at"]
+    list_filter = ["status", "failure_code", "created_at"]
+    search_fields = ["id", "rider_id", "idempotency_key", "gateway_charge_id"]
+    ordering = ["-created_at"]
+    date_hierarchy = "created_at"
+    readonly_fields = _all_fields(CreditPurchase)
+    actions = ["settle"]
+
+    def has_settle_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.settle_creditpurchase")
+
+    @admin.action(description="Credit the wallet for charged purchases", permissions=["settle"])
+    def settle(self, request: HttpRequest, queryset: QuerySet[CreditPurchase]) -> None:
+        credited, skipped, problems = [], [], []
+        for purchase in queryset.order_by("created_at"):
+            try:
+                settled = services.credit_purchase_settle(purchase_id=purchase.id)
+            except FleetError as exc:
+                problems.append(f"{purchase.id}: {exc.message}")
+                continue
+            if purchase.status == CreditPurchase.Status.CHARGED:
+                credited.append(f"{settled.id} ({settled.amount} {settled.currency})")
+            else:
+                skipped.append(f"{purchase.id} ({purchase.status})")
+        if credited:
+            self.message_user(request, f"Credited: {', '.join(credited)}.", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request, f"Nothing to credit: {', '.join(skipped)}.", messages.WARNING
+            )
+        for problem in problems:
+            self.message_user(request, f"Not credited: {problem}", messages.ERROR)
 
 
 # Payment methods ----------------------------------------------------------------------------

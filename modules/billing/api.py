@@ -11,44 +11,44 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from monolith.platform.errors import Conflict, FleetError, NotFound
+from modules.billing.errors import (
+    CardDeclined,
+    CreditPurchaseNotFound,
+    InvoiceNotFound,
+    NoPaymentMethod,
+    NoTariffInForce,
+    PaymentGatewayUnavailable,
+    PaymentMethodNotFound,
+    PaymentNotFound,
+    RefundExceedsPayment,
+    TariffNotFound,
+)
 from monolith.platform.money import Money
 
 if TYPE_CHECKING:
     from modules.billing.models import Invoice, Tariff
 
-
-class InvoiceNotFound(NotFound):
-    code = "invoice_not_found"
-
-
-class TariffNotFound(NotFound):
-    code = "tariff_not_found"
-
-
-class NoTariffInForce(Conflict):
-    """No tariff covers the moment asked about, so nothing can be priced."""
-
-    code = "no_tariff_in_force"
-
-
-class PaymentNotFound(NotFound):
-    code = "payment_not_found"
-
-
-class PaymentMethodNotFound(NotFound):
-    code = "payment_method_not_found"
-
-
-class RefundExceedsPayment(Conflict):
-    code = "refund_exceeds_payment"
-
-
-class PaymentGatewayUnavailable(FleetError):
-    """The payment provider failed transiently; nothing was charged, retry later (503)."""
-
-    status = 503
-    code = "payment_gateway_unavailable"
+__all__ = [
+    "CardDeclined",
+    "CreditPurchaseNotFound",
+    "FareQuote",
+    "InvoiceNotFound",
+    "InvoiceSummary",
+    "NoPaymentMethod",
+    "NoTariffInForce",
+    "PaymentGatewayUnavailable",
+    "PaymentMethodNotFound",
+    "PaymentNotFound",
+    "RefundExceedsPayment",
+    "TariffNotFound",
+    "TariffSummary",
+    "fare_quote",
+    "invoice_for_trip",
+    "invoice_get",
+    "payment_method_set",
+    "tariff_create",
+    "tariff_in_force",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,7 +7,8 @@ from uuid import UUID
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import QuerySet
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.generics import ListAPIView
@@ -18,7 +19,14 @@ from rest_framework.views import APIView
 
 from modules.billing import selectors, services
 from modules.billing.filters import InvoiceFilter, PaymentFilter
-from modules.billing.models import Invoice, Payment, Tariff
+from modules.billing.models import (
+    CreditPurchase,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    Refund,
+    Tariff,
+)
 from monolith.platform.access import IsFleetStaff, IsFleetStaffOrReadOnly
 
 TAGS = ["billing"]
@@ -26,6 +34,14 @@ TAGS = ["billing"]
 BAD_REQUEST = OpenApiResponse(description="Invalid input; the body names each faulty field.")
 UNAUTHENTICATED = OpenApiResponse(description="Not signed in.")
 STAFF_ONLY = OpenApiResponse(description="Only fleet staff may do this.")
+GATEWAY_DOWN = "The payment provider is unavailable; nothing was {what}. Retry after Retry-After."
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    OpenApiTypes.INT,
+    location=OpenApiParameter.HEADER,
+    response=[503],
+    description="Seconds to wait before retrying.",
+)
 
 
 def _signed_in(request: Request) -> AbstractBaseUser:
@@ -37,6 +53,16 @@ def _signed_in(request: Request) -> AbstractBaseUser:
 
 def _user_id(request: Request) -> UUID:
     return UUID(str(_signed_in(request).pk))
+
+
+def _price_field(name: str, *, required: bool = True) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0"),
+        max_value=services.TARIFF_PRICE_MAXIMUMS[name],
+        required=required,
+    )
 
 
 # Shared output shapes -----------------------------------------------------------------------
@@ -63,7 +89,7 @@ class TariffSerializer(serializers.Serializer):
 
 class InvoiceLineSerializer(serializers.Serializer):
     position = serializers.IntegerField()
-    kind = serializers.CharField(help_text="base, distance, time or minimum_top_up.")
+    kind = serializers.ChoiceField(choices=InvoiceLine.Kind.choices)
     description = serializers.CharField()
     quantity = serializers.DecimalField(max_digits=12, decimal_places=3)
     unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
@@ -82,9 +108,7 @@ class InvoiceSerializer(serializers.Serializer):
     currency = serializers.CharField()
     subtotal = serializers.DecimalField(max_digits=12, decimal_places=2)
     total = serializers.DecimalField(max_digits=12, decimal_places=2)
-    status = serializers.CharField(
-        help_text="issued, paid, payment_failed, partially_refunded, refunded or void."
-    )
+    status = serializers.ChoiceField(choices=Invoice.Status.choices)
     trip_distance_km = serializers.DecimalField(max_digits=10, decimal_places=3)
     trip_duration_seconds = serializers.IntegerField()
     trip_completed_at = serializers.DateTimeField()
@@ -100,7 +124,7 @@ class RefundSerializer(serializers.Serializer):
     payment_id = serializers.UUIDField()
     amount = serializers.DecimalField(max_digits=12, decimal_places=2)
     reason = serializers.CharField()
-    status = serializers.CharField(help_text="succeeded or failed.")
+    status = serializers.ChoiceField(choices=Refund.Status.choices)
     gateway_refund_id = serializers.CharField()
     created_by_id = serializers.UUIDField(allow_null=True)
     created_at = serializers.DateTimeField()
@@ -113,14 +137,16 @@ class PaymentSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     invoice_id = serializers.UUIDField()
     invoice_number = serializers.CharField(source="invoice.number")
-    invoice_status = serializers.CharField(
-        source="invoice.status", help_text="The invoice's status after this payment."
+    invoice_status = serializers.ChoiceField(
+        source="invoice.status",
+        choices=Invoice.Status.choices,
+        help_text="The invoice's status after this payment.",
     )
     rider_id = serializers.UUIDField(source="invoice.rider_id")
     attempt = serializers.IntegerField()
     amount = serializers.DecimalField(max_digits=12, decimal_places=2)
     currency = serializers.CharField()
-    status = serializers.CharField(help_text="succeeded or failed.")
+    status = serializers.ChoiceField(choices=Payment.Status.choices)
     gateway_charge_id = serializers.CharField()
     failure_code = serializers.CharField(
         help_text="Why it failed: no_payment_method, card_declined, insufficient_funds, "
@@ -146,16 +172,10 @@ class TariffListApi(ListAPIView):
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
-        base_fare = serializers.DecimalField(
-            max_digits=12, decimal_places=2, min_value=Decimal("0")
-        )
-        per_km = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0"))
-        per_minute = serializers.DecimalField(
-            max_digits=12, decimal_places=2, min_value=Decimal("0")
-        )
-        minimum_fare = serializers.DecimalField(
-            max_digits=12, decimal_places=2, min_value=Decimal("0")
-        )
+        base_fare = _price_field("base_fare")
+        per_km = _price_field("per_km")
+        per_minute = _price_field("per_minute")
+        minimum_fare = _price_field("minimum_fare")
         effective_from = serializers.DateTimeField()
         effective_to = serializers.DateTimeField(
             required=False, allow_null=True, help_text="Exclusive end; omit for open-ended."
@@ -184,8 +204,9 @@ class TariffListApi(ListAPIView):
         responses={
             201: TariffSerializer,
             400: OpenApiResponse(
-                description="Invalid input, effective_to not after effective_from, or a period "
-                "overlapping another tariff's (names effective_from)."
+                description="Invalid input (prices above 1000.00 for base_fare and "
+                "minimum_fare, 100.00 for per_km and per_minute), effective_to not after "
+                "effective_from, or a period overlapping another tariff's (names effective_from)."
             ),
             401: UNAUTHENTICATED,
             403: STAFF_ONLY,
@@ -224,18 +245,10 @@ class TariffDetailApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100, required=False)
-        base_fare = serializers.DecimalField(
-            max_digits=12, decimal_places=2, min_value=Decimal("0"), required=False
-        )
-        per_km = serializers.DecimalField(
-            max_digits=12, decimal_places=2, min_value=Decimal("0"), required=False
-        )
-        per_minute = serializers.DecimalField(
-            max_digits=12, decimal_places=2, min_value=Decimal("0"), required=False
-        )
-        minimum_fare = serializers.DecimalField(
-            max_digits=12, decimal_places=2, min_value=Decimal("0"), required=False
-        )
+        base_fare = _price_field("base_fare", required=False)
+        per_km = _price_field("per_km", required=False)
+        per_minute = _price_field("per_minute", required=False)
+        minimum_fare = _price_field("minimum_fare", required=False)
         effective_from = serializers.DateTimeField(required=False)
         effective_to = serializers.DateTimeField(required=False, allow_null=True)
 
@@ -333,6 +346,7 @@ class InvoicePayApi(APIView):
         tags=TAGS,
         summary="Pay an invoice",
         request=None,
+        parameters=[RETRY_AFTER],
         responses={
             200: OpenApiResponse(
                 response=PaymentSerializer,
@@ -345,9 +359,7 @@ class InvoicePayApi(APIView):
                 description="The invoice is already paid, refunded or void, or an earlier "
                 "attempt must be reconciled first."
             ),
-            503: OpenApiResponse(
-                description="The payment provider is unavailable; nothing was charged."
-            ),
+            503: OpenApiResponse(description=GATEWAY_DOWN.format(what="charged")),
         },
     )
     def post(self, request: Request, invoice_id: UUID) -> Response:
@@ -465,8 +477,10 @@ class PaymentRefundCreateApi(APIView):
             ref_name = "BillingRefundCreate"
 
     class OutputSerializer(RefundSerializer):
-        invoice_status = serializers.CharField(
-            source="payment.invoice.status", help_text="partially_refunded or refunded."
+        invoice_status = serializers.ChoiceField(
+            source="payment.invoice.status",
+            choices=Invoice.Status.choices,
+            help_text="partially_refunded or refunded.",
         )
 
         class Meta:
@@ -476,6 +490,7 @@ class PaymentRefundCreateApi(APIView):
         tags=TAGS,
         summary="Refund a payment (staff)",
         request=InputSerializer,
+        parameters=[RETRY_AFTER],
         responses={
             201: OutputSerializer,
             400: BAD_REQUEST,
@@ -486,9 +501,7 @@ class PaymentRefundCreateApi(APIView):
                 description="More than is left to refund, a failed payment, or an invoice "
                 "that is not paid."
             ),
-            503: OpenApiResponse(
-                description="The payment provider is unavailable; nothing was refunded."
-            ),
+            503: OpenApiResponse(description=GATEWAY_DOWN.format(what="refunded")),
         },
     )
     def post(self, request: Request, payment_id: UUID) -> Response:
@@ -501,3 +514,106 @@ class PaymentRefundCreateApi(APIView):
             by=_signed_in(request),
         )
         return Response(self.OutputSerializer(refund).data, status=status.HTTP_201_CREATED)
+
+
+# Credit purchases ---------------------------------------------------------------------------
+
+
+class CreditPurchaseMeApi(ListAPIView):
+    """Wallet credit the signed-in rider buys with their card on file."""
+
+    ordering_fields = ["created_at", "amount"]
+    ordering = ["-created_at", "-id"]
+
+    class InputSerializer(serializers.Serializer):
+        amount = serializers.DecimalField(
+            max_digits=12,
+            decimal_places=2,
+            min_value=services.CREDIT_PURCHASE_MINIMUM,
+            max_value=services.CREDIT_PURCHASE_MAXIMUM,
+        )
+        idempotency_key = serializers.CharField(
+            max_length=services.IDEMPOTENCY_KEY_MAX_LENGTH,
+            help_text="Generated by the client once per purchase; repeating a request with the "
+            "same key returns the first result and charges nothing more.",
+        )
+
+        class Meta:
+            ref_name = "BillingCreditPurchaseCreate"
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.UUIDField()
+        amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+        currency = serializers.CharField()
+        status = serializers.ChoiceField(
+            choices=CreditPurchase.Status.choices,
+            help_text="charged: the card was charged and the wallet is about to be credited "
+            "(repeat the request to finish); succeeded: credited; failed: declined.",
+        )
+        failure_code = serializers.CharField(
+            help_text="Why the card was declined (card_declined, insufficient_funds, ...); "
+            "empty otherwise."
+        )
+        created_at = serializers.DateTimeField()
+
+        class Meta:
+            ref_name = "BillingCreditPurchase"
+
+    serializer_class = OutputSerializer
+
+    def get_queryset(self) -> QuerySet[CreditPurchase]:
+        if getattr(self, "swagger_fake_view", False):
+            return CreditPurchase.objects.none()
+        return selectors.credit_purchase_list(rider_id=_user_id(self.request))
+
+    @extend_schema(
+        tags=TAGS,
+        summary="List my credit purchases",
+        responses={200: OutputSerializer(many=True), 401: UNAUTHENTICATED},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Buy wallet credit with my card",
+        request=InputSerializer,
+        parameters=[RETRY_AFTER],
+        responses={
+            201: OpenApiResponse(
+                response=OutputSerializer,
+                description="Charged and credited to the wallet.",
+            ),
+            200: OpenApiResponse(
+                response=OutputSerializer,
+                description="The idempotency_key was used before: the first purchase, "
+                "nothing charged again.",
+            ),
+            400: OpenApiResponse(
+                description=f"amount outside {services.CREDIT_PURCHASE_MINIMUM}.."
+                f"{services.CREDIT_PURCHASE_MAXIMUM} or not in cents, or a blank or over-long "
+                "idempotency_key; the body names the field."
+            ),
+            401: UNAUTHENTICATED,
+            402: OpenApiResponse(
+                description="The card was declined; code is the provider's reason "
+                "(card_declined, insufficient_funds, ...). The purchase is recorded as failed."
+            ),
+            404: OpenApiResponse(description="The signed-in account is not a rider."),
+            409: OpenApiResponse(
+                description="No card on file (code no_payment_method, names card_token), or "
+                "the idempotency_key was used for another amount (names idempotency_key)."
+            ),
+            503: OpenApiResponse(description=GATEWAY_DOWN.format(what="charged")),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        purchase, created = services.credit_purchase_create(
+            rider_id=_user_id(request), **serializer.validated_data
+        )
+        return Response(
+            self.OutputSerializer(purchase).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )

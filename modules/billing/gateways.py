@@ -22,7 +22,8 @@ from django.db.models import Sum
 from django.utils.module_loading import import_string
 
 from modules.billing.models import SandboxCharge, SandboxRefund
-from monolith.platform.money import money_round
+from monolith.platform.errors import InvalidRequest
+from monolith.platform.money import money_amount_clean
 
 DEFAULT_GATEWAY = "modules.billing.gateways.SandboxGateway"
 
@@ -217,8 +218,10 @@ class SandboxGateway:
 
 
 def _check_request(*, amount: Decimal, idempotency_key: str) -> None:
-    if amount <= 0 or money_round(amount) != amount:
-        raise GatewayRequestInvalid(f"amount {amount} must be positive, in whole cents.")
+    try:
+        money_amount_clean(amount, field="amount")
+    except InvalidRequest as exc:
+        raise GatewayRequestInvalid(exc.message) from exc
     if not idempotency_key:
         raise GatewayRequestInvalid("An idempotency key is required.")
 

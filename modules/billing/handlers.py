@@ -7,7 +7,7 @@ from uuid import UUID
 from django.db import transaction
 
 from modules.billing import services
-from modules.billing.api import PaymentGatewayUnavailable
+from modules.billing.errors import PaymentGatewayUnavailable
 from modules.billing.models import Invoice
 from modules.trips.events import TripCompleted
 from monolith.platform.errors import Conflict, IllegalTransition

@@ -1,4 +1,5 @@
-"""Billing tables: tariffs, invoices and their lines, payment methods, payments, refunds.
+"""Billing tables: tariffs, invoices and their lines, payment methods, payments, refunds,
+and credit purchases (wallet credit bought with the card on file).
 
 The sandbox payment provider keeps its own tables here too (``SandboxCharge``,
 ``SandboxRefund``): they stand for the provider's side and are only touched by
@@ -223,6 +224,53 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} on {self.payment_id}"
+
+
+class CreditPurchase(models.Model):
+    """Wallet credit a rider bought with their card; never edited by hand.
+
+    The card is charged and the purchase recorded (``charged`` or ``failed``) in one
+    transaction, then the wallet is credited in another (``succeeded``). A purchase left
+    ``charged`` is finished by repeating the request with the same idempotency key, or by
+    staff from the admin; the wallet's reference names the purchase, so it is credited once.
+    """
+
+    class Status(models.TextChoices):
+        CHARGED = "charged", "Charged, wallet not yet credited"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    rider_id = models.UUIDField()
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    gateway_charge_id = models.CharField(max_length=100, blank=True)
+    failure_code = models.CharField(max_length=50, blank=True)
+    failure_message = models.CharField(max_length=255, blank=True)
+    idempotency_key = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+    credited_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rider_id", "idempotency_key"],
+                name="billing_credit_purchase_key_unique",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["rider_id", "-created_at"], name="billing_cp_rider_created"),
+            models.Index(fields=["status"], name="billing_cp_status"),
+        ]
+        permissions = [
+            ("settle_creditpurchase", "Can credit the wallet for charged credit purchases")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} for {self.rider_id}: {self.status}"
 
 
 class SandboxCharge(models.Model):

@@ -14,6 +14,9 @@ from monolith.platform.money import money_round
 # every line's amount is exactly its displayed quantity times its unit price, rounded.
 QUANTITY_STEP = Decimal("0.001")
 SECONDS_PER_MINUTE = Decimal(60)
+# The longest trip an invoice records (its trip_distance_km and trip_duration_seconds columns).
+MAX_DISTANCE_KM = Decimal("9999999.999")
+MAX_DURATION_SECONDS = 2_147_483_647
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,10 +48,15 @@ def _line(kind: str, description: str, quantity: Decimal, unit_price: Decimal) -
 
 def fare_for_trip(*, tariff: Tariff, distance_km: Decimal, duration_seconds: int) -> Fare:
     """Base fare + km x per_km + minutes x per_minute, topped up to the minimum fare."""
-    if distance_km < 0:
-        raise InvalidRequest("distance_km must not be negative.", field="distance_km")
-    if duration_seconds < 0:
-        raise InvalidRequest("duration_seconds must not be negative.", field="duration_seconds")
+    if not Decimal(distance_km).is_finite() or not 0 <= distance_km <= MAX_DISTANCE_KM:
+        raise InvalidRequest(
+            f"distance_km must be between 0 and {MAX_DISTANCE_KM}.", field="distance_km"
+        )
+    if not 0 <= duration_seconds <= MAX_DURATION_SECONDS:
+        raise InvalidRequest(
+            f"duration_seconds must be between 0 and {MAX_DURATION_SECONDS}.",
+            field="duration_seconds",
+        )
     kilometres = Decimal(distance_km).quantize(QUANTITY_STEP, rounding=ROUND_HALF_EVEN)
     minutes = (Decimal(duration_seconds) / SECONDS_PER_MINUTE).quantize(
         QUANTITY_STEP, rounding=ROUND_HALF_EVEN

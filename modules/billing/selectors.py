@@ -8,14 +8,23 @@ from uuid import UUID
 from django.db.models import DecimalField, Prefetch, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
-from modules.billing.api import (
+from modules.billing.errors import (
+    CreditPurchaseNotFound,
     InvoiceNotFound,
     NoTariffInForce,
     PaymentMethodNotFound,
     PaymentNotFound,
     TariffNotFound,
 )
-from modules.billing.models import Invoice, InvoiceLine, Payment, PaymentMethod, Refund, Tariff
+from modules.billing.models import (
+    CreditPurchase,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    PaymentMethod,
+    Refund,
+    Tariff,
+)
 from monolith.platform.access import is_fleet_staff
 
 
@@ -137,3 +146,15 @@ def payment_method_get(*, rider_id: UUID) -> PaymentMethod:
     if method is None:
         raise PaymentMethodNotFound("No payment method is on file; add one first.")
     return method
+
+
+def credit_purchase_list(*, rider_id: UUID) -> QuerySet[CreditPurchase]:
+    """The rider's own credit purchases, newest first."""
+    return CreditPurchase.objects.filter(rider_id=rider_id).order_by("-created_at", "-id")
+
+
+def credit_purchase_get(*, purchase_id: UUID) -> CreditPurchase:
+    purchase = CreditPurchase.objects.filter(id=purchase_id).first()
+    if purchase is None:
+        raise CreditPurchaseNotFound(f"There is no credit purchase {purchase_id}.")
+    return purchase

@@ -1,4 +1,4 @@
-"""Writes of the billing module: tariffs, invoices, payment collection and refunds."""
+"""Writes of the billing module: tariffs, invoices, payment collection, refunds, credit."""
 
 from collections.abc import Mapping
 from datetime import datetime
@@ -13,8 +13,11 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from modules.billing import selectors
-from modules.billing.api import (
+from modules.billing.errors import (
+    CardDeclined,
+    CreditPurchaseNotFound,
     InvoiceNotFound,
+    NoPaymentMethod,
     NoTariffInForce,
     PaymentGatewayUnavailable,
     PaymentNotFound,
@@ -27,8 +30,14 @@ from modules.billing.events import (
     InvoicePaymentFailed,
     PaymentRefunded,
 )
-from modules.billing.gateways import GatewayUnavailable, IdempotencyKeyReused, payment_gateway
+from modules.billing.gateways import (
+    ChargeResult,
+    GatewayUnavailable,
+    IdempotencyKeyReused,
+    payment_gateway,
+)
 from modules.billing.models import (
+    CreditPurchase,
     Invoice,
     InvoiceLine,
     InvoiceNumberCounter,
@@ -38,14 +47,27 @@ from modules.billing.models import (
     Tariff,
 )
 from modules.billing.pricing import QUANTITY_STEP, fare_for_trip
+from modules.users import api as users_api
 from monolith.platform.errors import Conflict, IllegalTransition, InvalidRequest
 from monolith.platform.events import publish
-from monolith.platform.money import money_round
+from monolith.platform.money import money_amount_clean
 
-TARIFF_PRICE_FIELDS = ("base_fare", "per_km", "per_minute", "minimum_fare")
+# Caps keep every invoice within its 12-digit columns: at these prices even the longest trip
+# the invoice can record (pricing.MAX_DISTANCE_KM, MAX_DURATION_SECONDS) totals under 10**10.
+TARIFF_PRICE_MAXIMUMS = {
+    "base_fare": Decimal("1000.00"),
+    "per_km": Decimal("100.00"),
+    "per_minute": Decimal("100.00"),
+    "minimum_fare": Decimal("1000.00"),
+}
+TARIFF_PRICE_FIELDS = tuple(TARIFF_PRICE_MAXIMUMS)
 TARIFF_EDITABLE_FIELDS = frozenset({"name", *TARIFF_PRICE_FIELDS, "effective_from", "effective_to"})
 INVOICE_COUNTER = "invoice"
 CARD_TOKEN_PREFIX = "tok_"  # noqa: S105 (a token format, not a secret)
+
+CREDIT_PURCHASE_MINIMUM = Decimal("5.00")
+CREDIT_PURCHASE_MAXIMUM = Decimal("500.00")
+IDEMPOTENCY_KEY_MAX_LENGTH = 100
 
 COLLECTABLE = frozenset({Invoice.Status.ISSUED, Invoice.Status.PAYMENT_FAILED})
 REFUNDABLE = frozenset({Invoice.Status.PAID, Invoice.Status.PARTIALLY_REFUNDED})
@@ -79,10 +101,9 @@ def tariff_validate(
         "minimum_fare": minimum_fare,
     }
     for field, price in prices.items():
-        if price < 0:
-            raise InvalidRequest(f"{field} must not be negative.", field=field)
-        if money_round(price) != price:
-            raise InvalidRequest(f"{field} must be in whole cents.", field=field)
+        money_amount_clean(
+            price, field=field, allow_zero=True, maximum=TARIFF_PRICE_MAXIMUMS[field]
+        )
     if timezone.is_naive(effective_from):
         raise InvalidRequest("effective_from needs a time zone.", field="effective_from")
     if effective_to is not None:
@@ -316,6 +337,38 @@ def _payment_idempotency_key(invoice: Invoice, attempt: int) -> str:
     return f"invoice-{invoice.id}-attempt-{attempt}"
 
 
+def _card_charge(
+    *,
+    amount: Decimal,
+    currency: str,
+    card_token: str,
+    idempotency_key: str,
+    description: str,
+    subject: str,
+    conflict_field: str | None = None,
+) -> ChargeResult:
+    """Charge through the gateway, its failures as domain errors; ``subject`` names the charge."""
+    try:
+        return payment_gateway().charge(
+            amount=amount,
+            currency=currency,
+            card_token=card_token,
+            idempotency_key=idempotency_key,
+            description=description,
+        )
+    except GatewayUnavailable as exc:
+        raise PaymentGatewayUnavailable(
+            f"The payment provider is unavailable ({exc}); nothing was charged for {subject}. "
+            "Try again later."
+        ) from exc
+    except IdempotencyKeyReused as exc:
+        raise Conflict(
+            f"The payment provider already holds a charge for {subject} with different details "
+            "(was the card changed?); reconcile it with the provider before retrying.",
+            field=conflict_field,
+        ) from exc
+
+
 @transaction.atomic
 def invoice_collect_payment(*, invoice_id: UUID) -> Payment:
     """Charge the rider's card for an issued (or previously failed) invoice.
@@ -349,25 +402,14 @@ def invoice_collect_payment(*, invoice_id: UUID) -> Payment:
         payment.failure_code = "no_payment_method"
         payment.failure_message = "The rider has no payment method on file."
     else:
-        try:
-            result = payment_gateway().charge(
-                amount=invoice.total,
-                currency=invoice.currency,
-                card_token=method.card_token,
-                idempotency_key=payment.idempotency_key,
-                description=f"Invoice {invoice.number}",
-            )
-        except GatewayUnavailable as exc:
-            raise PaymentGatewayUnavailable(
-                f"The payment provider is unavailable ({exc}); invoice {invoice.number} was not "
-                "charged. Try again later."
-            ) from exc
-        except IdempotencyKeyReused as exc:
-            raise Conflict(
-                f"Attempt {attempt} on invoice {invoice.number} was sent to the payment provider "
-                "earlier with different details (was the card changed?); reconcile it with the "
-                "provider before retrying."
-            ) from exc
+        result = _card_charge(
+            amount=invoice.total,
+            currency=invoice.currency,
+            card_token=method.card_token,
+            idempotency_key=payment.idempotency_key,
+            description=f"Invoice {invoice.number}",
+            subject=f"attempt {attempt} on invoice {invoice.number}",
+        )
         payment.gateway_charge_id = result.charge_id
         if result.succeeded:
             payment.status = Payment.Status.SUCCEEDED
@@ -478,10 +520,7 @@ def payment_refund(
             f"Invoice {invoice.number} is {invoice.status}; only a paid or partially_refunded "
             "invoice can be refunded."
         )
-    if amount is None:
-        amount = left
-    elif amount <= 0 or money_round(amount) != amount:
-        raise InvalidRequest("amount must be positive, in whole cents.", field="amount")
+    amount = left if amount is None else money_amount_clean(amount, field="amount")
     if amount > left:
         raise RefundExceedsPayment(
             f"A refund of {amount} {payment.currency} is more than the {left} "
@@ -534,3 +573,152 @@ def payment_refund(
         )
     )
     return refund
+
+
+# Credit purchases ---------------------------------------------------------------------------
+
+
+def credit_purchase_validate(*, amount: object, idempotency_key: str) -> tuple[Decimal, str]:
+    """The amount and key as stored, or ``InvalidRequest`` naming the field."""
+    value = money_amount_clean(amount, field="amount", maximum=CREDIT_PURCHASE_MAXIMUM)
+    if value < CREDIT_PURCHASE_MINIMUM:
+        raise InvalidRequest(f"amount must be at least {CREDIT_PURCHASE_MINIMUM}.", field="amount")
+    key = idempotency_key.strip()
+    if not key:
+        raise InvalidRequest("idempotency_key must not be blank.", field="idempotency_key")
+    if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise InvalidRequest(
+            f"idempotency_key must be at most {IDEMPOTENCY_KEY_MAX_LENGTH} characters.",
+            field="idempotency_key",
+        )
+    return value, key
+
+
+def credit_purchase_create(
+    *, rider_id: UUID, amount: Decimal, idempotency_key: str
+) -> tuple[CreditPurchase, bool]:
+    """Charge the rider's card on file for ``amount`` and add it to their wallet.
+
+    Returns the purchase and whether this call made it. Idempotent per rider and
+    ``idempotency_key``: a repeat returns the first purchase and charges nothing more, and
+    finishes crediting a purchase that was charged but not yet credited. Raises
+    ``InvalidRequest``, ``RiderNotFound``, ``NoPaymentMethod`` (409), ``CardDeclined`` (402,
+    the purchase recorded as failed), ``PaymentGatewayUnavailable`` (503, nothing charged or
+    recorded) and ``Conflict`` when the key was used for another amount.
+
+    Deliberately not one transaction: the charge is committed with its purchase before the
+    wallet is credited, so no failure in between can leave a charge without its record.
+    """
+    amount, key = credit_purchase_validate(amount=amount, idempotency_key=idempotency_key)
+    # Only riders have wallets; a charge for anyone else could never be credited.
+    users_api.rider_get(rider_id=rider_id)
+    purchase, created = _credit_purchase_charge(
+        rider_id=rider_id, amount=amount, idempotency_key=key
+    )
+    if purchase.status == CreditPurchase.Status.CHARGED:
+        purchase = credit_purchase_settle(purchase_id=purchase.id)
+    if purchase.status == CreditPurchase.Status.FAILED:
+        raise CardDeclined(
+            f"The card was declined: {purchase.failure_message} ({purchase.failure_code}). "
+            f"Nothing was charged; credit purchase {purchase.id} is recorded as failed.",
+            code=purchase.failure_code,
+        )
+    return purchase, created
+
+
+def _credit_purchase_earlier(
+    *, rider_id: UUID, idempotency_key: str, amount: Decimal
+) -> CreditPurchase | None:
+    earlier = CreditPurchase.objects.filter(
+        rider_id=rider_id, idempotency_key=idempotency_key
+    ).first()
+    if earlier is not None and earlier.amount != amount:
+        raise Conflict(
+            f"idempotency_key {idempotency_key!r} was already used to buy {earlier.amount} "
+            f"{earlier.currency} of credit; use a new key for a new purchase.",
+            field="idempotency_key",
+        )
+    return earlier
+
+
+@transaction.atomic
+def _credit_purchase_charge(
+    *, rider_id: UUID, amount: Decimal, idempotency_key: str
+) -> tuple[CreditPurchase, bool]:
+    earlier = _credit_purchase_earlier(
+        rider_id=rider_id, idempotency_key=idempotency_key, amount=amount
+    )
+    if earlier is not None:
+        return earlier, False
+    method = PaymentMethod.objects.filter(rider_id=rider_id).first()
+    if method is None:
+        raise NoPaymentMethod(
+            "No card is on file to charge; set one with PUT /api/v1/billing/me/payment-method/ "
+            "before buying credit.",
+            field="card_token",
+        )
+    # The gateway key depends only on the rider and the client's key, so a request repeated
+    # after a crash that lost this transaction replays the provider's charge, never a new one.
+    result = _card_charge(
+        amount=amount,
+        currency=settings.FLEET_CURRENCY,
+        card_token=method.card_token,
+        idempotency_key=f"credit-purchase-{rider_id}-{idempotency_key}",
+        description="Wallet credit",
+        subject=f"credit purchase {idempotency_key!r}",
+        conflict_field="idempotency_key",
+    )
+    purchase = CreditPurchase(
+        rider_id=rider_id,
+        amount=amount,
+        currency=settings.FLEET_CURRENCY,
+        status=(
+            CreditPurchase.Status.CHARGED if result.succeeded else CreditPurchase.Status.FAILED
+        ),
+        gateway_charge_id=result.charge_id,
+        failure_code=result.failure_code,
+        failure_message=result.failure_message[:255],
+        idempotency_key=idempotency_key,
+    )
+    try:
+        with transaction.atomic():
+            purchase.save(force_insert=True)
+    except IntegrityError:
+        # A concurrent request with the same key recorded the same charge first.
+        earlier = _credit_purchase_earlier(
+            rider_id=rider_id, idempotency_key=idempotency_key, amount=amount
+        )
+        if earlier is None:
+            raise
+        return earlier, False
+    return purchase, True
+
+
+def credit_purchase_settle(*, purchase_id: UUID) -> CreditPurchase:
+    """Credit the wallet for a charged purchase; any other purchase is returned unchanged.
+
+    The wallet is credited outside a transaction (it may live in another service) under a
+    reference naming the purchase; top-ups are idempotent per reference, so however often
+    this runs, concurrently or after a crash, the wallet gets the amount once.
+    """
+    purchase = selectors.credit_purchase_get(purchase_id=purchase_id)
+    if purchase.status != CreditPurchase.Status.CHARGED:
+        return purchase
+    users_api.credit_top_up(
+        rider_id=purchase.rider_id,
+        amount=purchase.amount,
+        reference=f"credit-purchase-{purchase.id}",
+    )
+    return _credit_purchase_mark_credited(purchase_id=purchase.id)
+
+
+@transaction.atomic
+def _credit_purchase_mark_credited(*, purchase_id: UUID) -> CreditPurchase:
+    purchase = CreditPurchase.objects.select_for_update().filter(id=purchase_id).first()
+    if purchase is None:
+        raise CreditPurchaseNotFound(f"There is no credit purchase {purchase_id}.")
+    if purchase.status == CreditPurchase.Status.CHARGED:
+        purchase.status = CreditPurchase.Status.SUCCEEDED
+        purchase.credited_at = timezone.now()
+        purchase.save(update_fields=["status", "credited_at", "updated_at"])
+    return purchase

@@ -14,6 +14,7 @@ urlpatterns = [
     path("invoices/<uuid:invoice_id>/", apis.InvoiceDetailApi.as_view(), name="invoice-detail"),
     path("invoices/<uuid:invoice_id>/pay/", apis.InvoicePayApi.as_view(), name="invoice-pay"),
     path("me/payment-method/", apis.PaymentMethodMeApi.as_view(), name="payment-method-me"),
+    path("me/credit-purchases/", apis.CreditPurchaseMeApi.as_view(), name="credit-purchase-me"),
     path("payments/", apis.PaymentListApi.as_view(), name="payment-list"),
     path(
         "payments/<uuid:payment_id>/refunds/",

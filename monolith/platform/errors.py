@@ -10,6 +10,8 @@ class FleetError(Exception):
 
     status = 400
     code = "invalid"
+    # Seconds a client should wait before trying again; sent as Retry-After when set.
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
@@ -43,3 +45,11 @@ class Conflict(FleetError):
 
     status = 409
     code = "conflict"
+
+
+class ServiceUnavailable(FleetError):
+    """Something the request needs is down; nothing was done, try again later (503)."""
+
+    status = 503
+    code = "unavailable"
+    retry_after = 30

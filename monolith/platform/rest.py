@@ -29,7 +29,10 @@ def fleet_exception_handler(exc: Exception, context: dict[str, Any]) -> Response
         body: dict[str, Any] = {"detail": exc.message, "code": exc.code}
         if exc.field:
             body[exc.field] = [exc.message]
-        return Response(body, status=exc.status)
+        response = Response(body, status=exc.status)
+        if exc.retry_after is not None:
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)

@@ -22,5 +22,6 @@ SPECTACULAR_SETTINGS = {
         "InvoiceStatusEnum": "modules.billing.models.Invoice.Status",
         "InvoiceLineKindEnum": "modules.billing.models.InvoiceLine.Kind",
         "PaymentOutcomeEnum": "modules.billing.models.Payment.Status",
+        "CreditPurchaseStatusEnum": "modules.billing.models.CreditPurchase.Status",
     },
 }

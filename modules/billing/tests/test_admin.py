@@ -11,7 +11,6 @@ from django.test import Client
 
 from modules.billing import services
 from modules.billing.models import Invoice, Payment, PaymentMethod, Refund, Tariff
-from monolith.platform.access import Role
 
 Issue = Callable[..., Invoice]
 Card = Callable[[Any, str], None]
@@ -111,6 +110,8 @@ def test_lists_and_searches_load(
         "paymentmethod/",
         "sandboxcharge/",
         "sandboxrefund/",
+        "creditpurchase/",
+        "creditpurchase/?status__exact=succeeded",
     ]:
         response = admin_client.get(f"{ADMIN}/{path}")
         assert response.status_code == 200, path
@@ -229,9 +230,16 @@ def test_refund_in_full_action(
 def test_actions_need_their_permission(
     make_user: Callable[..., Any], rider: Any, issue: Issue, card: Card
 ) -> None:
-    viewer = make_user("viewer-vic", Role.FLEET_STAFF, is_staff=True)
+    """An admin account without the action's permission cannot run it.
+
+    Not a fleet-staff member: that role holds every billing permission but delete.
+    """
+    viewer = make_user("viewer-vic", is_staff=True)
     viewer.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_invoice", "view_payment"])
+        *Permission.objects.filter(
+            content_type__app_label="billing",
+            codename__in=["view_invoice", "view_payment", "view_creditpurchase"],
+        )
     )
     client = Client()
     client.force_login(viewer)
@@ -242,10 +250,21 @@ def test_actions_need_their_permission(
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.ISSUED
 
+    assert "refund_in_full" not in client.get(f"{ADMIN}/payment/").content.decode()
+    assert 'value="settle"' not in client.get(f"{ADMIN}/creditpurchase/").content.decode()
+
     viewer.user_permissions.add(Permission.objects.get(codename="operate_invoice"))
     client.force_login(viewer)
     assert "retry_payment" in client.get(f"{ADMIN}/invoice/").content.decode()
     assert "refund_in_full" not in client.get(f"{ADMIN}/payment/").content.decode()
+
+
+def test_fleet_staff_may_run_the_actions(staff: Any) -> None:
+    """The fleet-staff role carries billing's own permissions (see monolith.platform.roles)."""
+    assert staff.has_perm("billing.operate_invoice")
+    assert staff.has_perm("billing.refund_payment")
+    assert staff.has_perm("billing.settle_creditpurchase")
+    assert not staff.has_perm("billing.delete_invoice")
 
 
 def test_payment_method_admin_uses_the_service(admin_client: Client, rider: Any) -> None:

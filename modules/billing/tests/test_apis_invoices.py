@@ -163,6 +163,7 @@ def test_gateway_outage_is_503(client_for: ClientFor, rider: Any, issue: Issue, 
     response = client_for(rider).post(f"{URL}{invoice.id}/pay/")
     assert response.status_code == 503
     assert response.data["code"] == "payment_gateway_unavailable"
+    assert response["Retry-After"] == "30"
 
 
 def test_paying_a_void_invoice_is_409(

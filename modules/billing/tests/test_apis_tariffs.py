@@ -141,3 +141,32 @@ def test_patch_validation_and_conflicts(
     assert response.status_code == 409
     assert "base_fare" in response.data
     assert client.patch(f"{URL}{uuid.uuid4()}/", {"name": "x"}).status_code == 404
+
+
+HUGE_NUMBERS = [1e40, "1e40", -1e40, 99999999999999, "9999999999.99", "NaN", "-Infinity"]
+PRICE_CAPS = {"base_fare": "1000", "minimum_fare": "1000", "per_km": "100", "per_minute": "100"}
+
+
+@pytest.mark.parametrize("field", list(PRICE_CAPS))
+@pytest.mark.parametrize("value", HUGE_NUMBERS)
+def test_huge_prices_are_400_naming_the_field(
+    client_for: ClientFor, staff: Any, tariff: Tariff, field: str, value: Any
+) -> None:
+    client = client_for(staff)
+    response = client.post(URL, {**NEW_TARIFF, field: value}, format="json")
+    assert response.status_code == 400
+    assert field in response.data
+    response = client.patch(f"{URL}{tariff.id}/", {field: value}, format="json")
+    assert response.status_code == 400
+    assert field in response.data
+
+
+@pytest.mark.parametrize(("field", "cap"), list(PRICE_CAPS.items()))
+def test_prices_just_above_their_cap_are_400(
+    client_for: ClientFor, staff: Any, field: str, cap: str
+) -> None:
+    client = client_for(staff)
+    response = client.post(URL, {**NEW_TARIFF, field: str(Decimal(cap) + Decimal("0.01"))})
+    assert response.status_code == 400
+    assert field in response.data
+    assert client.post(URL, {**NEW_TARIFF, field: cap}).status_code == 201

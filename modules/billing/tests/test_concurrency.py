@@ -1,6 +1,5 @@
-"""Concurrent deliveries and payment attempts, each on its own database connection."""
+"""Concurrent deliveries, payment attempts and credit purchases, each on its own connection."""
 
-import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -8,37 +7,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from modules.billing import services
-from modules.billing.models import Invoice, Payment, SandboxCharge
+from modules.billing.models import CreditPurchase, Invoice, Payment, SandboxCharge
+from modules.users import api as users_api
+from monolith.platform.access import Role
 
 THREADS = 4
-
-
-def _race(work: Callable[[], Any]) -> list[Any]:
-    """Run ``work`` in THREADS threads released together; their results or exceptions."""
-    barrier = threading.Barrier(THREADS)
-    outcomes: list[Any] = []
-    lock = threading.Lock()
-
-    def run() -> None:
-        try:
-            barrier.wait()
-            outcome = work()
-        except Exception as exc:
-            outcome = exc
-        finally:
-            connection.close()
-        with lock:
-            outcomes.append(outcome)
-
-    threads = [threading.Thread(target=run) for _ in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
+RunTogether = Callable[..., list[Any]]
 
 
 @pytest.fixture
@@ -53,7 +29,9 @@ def standard_tariff(transactional_db: Any) -> None:
     )
 
 
-def test_one_invoice_when_the_same_trip_arrives_concurrently(standard_tariff: None) -> None:
+def test_one_invoice_when_the_same_trip_arrives_concurrently(
+    standard_tariff: None, run_together: RunTogether
+) -> None:
     trip_id, rider_id = uuid.uuid4(), uuid.uuid4()
 
     def issue() -> uuid.UUID:
@@ -65,13 +43,15 @@ def test_one_invoice_when_the_same_trip_arrives_concurrently(standard_tariff: No
             completed_at=datetime(2024, 1, 1, tzinfo=UTC),
         ).id
 
-    outcomes = _race(issue)
+    outcomes = run_together(*[issue] * THREADS)
     assert all(isinstance(outcome, uuid.UUID) for outcome in outcomes), outcomes
     assert len(set(outcomes)) == 1
     assert Invoice.objects.get().number == "INV-000001"
 
 
-def test_invoice_numbers_stay_unique_and_gapless_under_load(standard_tariff: None) -> None:
+def test_invoice_numbers_stay_unique_and_gapless_under_load(
+    standard_tariff: None, run_together: RunTogether
+) -> None:
     def issue() -> str:
         return services.invoice_issue_for_trip(
             trip_id=uuid.uuid4(),
@@ -81,11 +61,13 @@ def test_invoice_numbers_stay_unique_and_gapless_under_load(standard_tariff: Non
             completed_at=datetime(2024, 1, 1, tzinfo=UTC),
         ).number
 
-    outcomes = _race(issue)
+    outcomes = run_together(*[issue] * THREADS)
     assert sorted(outcomes) == [f"INV-{n:06d}" for n in range(1, THREADS + 1)]
 
 
-def test_concurrent_payment_attempts_charge_once(standard_tariff: None) -> None:
+def test_concurrent_payment_attempts_charge_once(
+    standard_tariff: None, run_together: RunTogether
+) -> None:
     rider_id = uuid.uuid4()
     services.payment_method_set(rider_id=rider_id, card_token="tok_visa")
     invoice = services.invoice_issue_for_trip(
@@ -96,9 +78,32 @@ def test_concurrent_payment_attempts_charge_once(standard_tariff: None) -> None:
         completed_at=datetime(2024, 1, 1, tzinfo=UTC),
     )
 
-    outcomes = _race(lambda: services.invoice_collect_payment(invoice_id=invoice.id))
+    outcomes = run_together(
+        *[lambda: services.invoice_collect_payment(invoice_id=invoice.id)] * THREADS
+    )
     succeeded = [o for o in outcomes if isinstance(o, Payment)]
     assert len(succeeded) == 1, outcomes
     assert SandboxCharge.objects.count() == 1
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.PAID
+
+
+def test_one_charge_and_one_credit_when_a_purchase_is_sent_concurrently(
+    transactional_db: Any, make_user: Callable[..., Any], run_together: RunTogether
+) -> None:
+    rider = make_user("rider-rae", Role.RIDER)
+    services.payment_method_set(rider_id=rider.id, card_token="tok_visa")
+    users_api.wallet_get(rider_id=rider.id)
+
+    def buy() -> tuple[CreditPurchase, bool]:
+        return services.credit_purchase_create(
+            rider_id=rider.id, amount=Decimal("20.00"), idempotency_key="same"
+        )
+
+    outcomes = run_together(*[buy] * THREADS)
+    assert all(isinstance(outcome, tuple) for outcome in outcomes), outcomes
+    assert [created for _, created in outcomes].count(True) == 1
+    assert len({purchase.id for purchase, _ in outcomes}) == 1
+    assert SandboxCharge.objects.count() == 1
+    assert CreditPurchase.objects.get().status == CreditPurchase.Status.SUCCEEDED
+    assert users_api.wallet_get(rider_id=rider.id).available.amount == Decimal("20.00")

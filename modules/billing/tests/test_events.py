@@ -1,7 +1,7 @@
 """Billing reacts to TripCompleted: one invoice per trip, then a collection attempt."""
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -11,17 +11,16 @@ import pytest
 from modules.billing import api
 from modules.billing.models import Invoice, Payment, SandboxCharge, Tariff
 from modules.trips.events import TripCompleted
-from monolith.platform import events
-from monolith.platform.events import publish, subscribers_of
+from monolith.platform.events import publish, subscribers_of, subscriptions_only
 from monolith.platform.money import Money
 
 
 @pytest.fixture(autouse=True)
-def billing_only(monkeypatch: pytest.MonkeyPatch) -> None:
+def billing_only() -> Iterator[None]:
     """Deliver TripCompleted to billing alone: other modules' handlers are theirs to test."""
     assert "billing" in subscribers_of(TripCompleted)
-    mine = [entry for entry in events._subscribers[TripCompleted] if entry[0] == "billing"]
-    monkeypatch.setitem(events._subscribers, TripCompleted, mine)
+    with subscriptions_only(TripCompleted, "billing"):
+        yield
 
 
 def _completed(rider_id: uuid.UUID, trip_id: uuid.UUID | None = None) -> TripCompleted:

@@ -1,6 +1,7 @@
 """Collecting invoices through the gateway, refunds and voiding, as services."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from decimal import Decimal
 from typing import Any
 
@@ -11,20 +12,22 @@ from modules.billing.api import PaymentGatewayUnavailable, RefundExceedsPayment
 from modules.billing.events import InvoicePaid, InvoicePaymentFailed, PaymentRefunded
 from modules.billing.gateways import SandboxGateway
 from modules.billing.models import Invoice, Payment, SandboxCharge
-from monolith.platform import events
 from monolith.platform.errors import Conflict, IllegalTransition, InvalidRequest
+from monolith.platform.events import subscribe, subscriptions_only
 
 Issue = Callable[..., Invoice]
 Card = Callable[[Any, str], None]
 
 
 @pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Billing's own events, as published while the test runs."""
+def published() -> Iterator[list[Any]]:
+    """Billing's own events, as published while the test runs (to no other subscriber)."""
     seen: list[Any] = []
-    for event_type in (InvoicePaid, InvoicePaymentFailed, PaymentRefunded):
-        monkeypatch.setitem(events._subscribers, event_type, [("billing-tests", seen.append)])
-    return seen
+    with ExitStack() as stack:
+        for event_type in (InvoicePaid, InvoicePaymentFailed, PaymentRefunded):
+            stack.enter_context(subscriptions_only(event_type, "billing-tests"))
+            subscribe(event_type, seen.append, subscriber="billing-tests")
+        yield seen
 
 
 def test_good_card_pays_the_invoice(

@@ -10,7 +10,7 @@ from django.db import IntegrityError
 
 from modules.billing import api, services
 from modules.billing.models import InvoiceLine, Tariff
-from modules.billing.pricing import fare_for_trip
+from modules.billing.pricing import MAX_DISTANCE_KM, MAX_DURATION_SECONDS, fare_for_trip
 from monolith.platform.errors import Conflict, InvalidRequest
 
 JAN = datetime(2024, 1, 1, tzinfo=UTC)
@@ -246,3 +246,63 @@ def test_tariff_without_invoices_can_be_repriced(db: Any) -> None:
     with pytest.raises(InvalidRequest) as excinfo:
         services.tariff_update(tariff_id=tariff.id, data={"currency": "USD"})
     assert excinfo.value.field == "currency"
+
+
+@pytest.mark.parametrize(
+    ("field", "too_much"),
+    [
+        ("base_fare", Decimal("1000.01")),
+        ("minimum_fare", Decimal("1000.01")),
+        ("per_km", Decimal("100.01")),
+        ("per_minute", Decimal("100.01")),
+        ("per_km", Decimal("9999999999.99")),
+    ],
+)
+def test_tariff_prices_are_capped(db: Any, field: str, too_much: Decimal) -> None:
+    """Prices a trip could multiply past an invoice's 12 digits are refused, naming the field."""
+    with pytest.raises(InvalidRequest) as excinfo:
+        _tariff(**{field: too_much})
+    assert excinfo.value.field == field
+    tariff = _tariff()
+    with pytest.raises(InvalidRequest) as excinfo:
+        services.tariff_update(tariff_id=tariff.id, data={field: too_much})
+    assert excinfo.value.field == field
+
+
+def test_the_longest_trip_at_the_highest_prices_fits_an_invoice(db: Any) -> None:
+    _tariff(
+        base_fare=Decimal("1000.00"),
+        per_km=Decimal("100.00"),
+        per_minute=Decimal("100.00"),
+        minimum_fare=Decimal("1000.00"),
+    )
+    invoice = services.invoice_issue_for_trip(
+        trip_id=uuid.uuid4(),
+        rider_id=uuid.uuid4(),
+        distance_km=MAX_DISTANCE_KM,
+        duration_seconds=MAX_DURATION_SECONDS,
+        completed_at=JUNE,
+    )
+    invoice.refresh_from_db()
+    # 1000.00 + 9999999.999 km x 100.00 + 35791394.117 min x 100.00
+    assert invoice.total == Decimal("4579140411.60")
+
+
+@pytest.mark.parametrize(
+    ("distance_km", "duration_seconds", "field"),
+    [
+        (MAX_DISTANCE_KM + Decimal("0.001"), 60, "distance_km"),
+        (Decimal("1E+40"), 60, "distance_km"),
+        (Decimal("NaN"), 60, "distance_km"),
+        (Decimal("Infinity"), 60, "distance_km"),
+        (Decimal("1"), MAX_DURATION_SECONDS + 1, "duration_seconds"),
+        (Decimal("1"), 10**40, "duration_seconds"),
+    ],
+)
+def test_trips_too_long_to_invoice_are_refused_naming_the_field(
+    db: Any, distance_km: Decimal, duration_seconds: int, field: str
+) -> None:
+    _tariff()
+    with pytest.raises(InvalidRequest) as excinfo:
+        api.fare_quote(distance_km=distance_km, duration_seconds=duration_seconds, at=JUNE)
+    assert excinfo.value.field == field

@@ -68,3 +68,14 @@ def test_an_unknown_page_elsewhere_is_djangos_404(web: Client) -> None:
     response = web.get("/no-such-page")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+def test_an_outage_error_answers_503_with_retry_after() -> None:
+    from monolith.platform.errors import ServiceUnavailable
+    from monolith.platform.rest import fleet_exception_handler
+
+    response = fleet_exception_handler(ServiceUnavailable("The gateway is down."), {})
+    assert response is not None
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
+    assert response.data == {"detail": "The gateway is down.", "code": "unavailable"}
