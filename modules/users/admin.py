@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString
 from modules.users import selectors, services
 from modules.users.models import CreditHold, LedgerEntry, Rider, StaffProfile, Wallet
 from monolith.platform.access import is_fleet_staff
+from monolith.platform.admin import ReadOnlyAdminMixin, ReadOnlyTabularInline
 from monolith.platform.errors import FleetError
 
 GOODWILL_AMOUNT = Decimal("10.00")
@@ -153,23 +154,7 @@ class StaffProfileAdmin(admin.ModelAdmin):
         return ("user", *fields) if obj is not None else fields
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    max_num = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class LedgerEntryInline(ReadOnlyInline):
+class LedgerEntryInline(ReadOnlyTabularInline):
     model = LedgerEntry
     fk_name = "wallet"
     verbose_name_plural = f"ledger entries (latest {INLINE_LEDGER_ENTRIES})"
@@ -201,28 +186,15 @@ class LedgerEntryInline(ReadOnlyInline):
         return queryset.filter(pk__in=list(latest))
 
 
-class CreditHoldInline(ReadOnlyInline):
+class CreditHoldInline(ReadOnlyTabularInline):
     model = CreditHold
     fields = ("reference", "amount", "captured_amount", "status", "created_at", "settled_at")
     readonly_fields = fields
     ordering = ("-created_at",)
 
 
-class ReadOnlyAdmin(CreditAdjustingAdmin):
-    """Records that are history: viewable, never added, edited or deleted by hand."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(Wallet)
-class WalletAdmin(ReadOnlyAdmin):
+class WalletAdmin(ReadOnlyAdminMixin, CreditAdjustingAdmin):
     list_display = ("rider", "available", "held", "currency", "ledger_sequence", "updated_at")
     list_select_related = ("rider",)
     list_filter = ("currency", "updated_at")
@@ -256,7 +228,7 @@ class WalletAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CreditHold)
-class CreditHoldAdmin(ReadOnlyAdmin):
+class CreditHoldAdmin(ReadOnlyAdminMixin, CreditAdjustingAdmin):
     list_display = (
         "reference",
         "wallet",
@@ -305,7 +277,7 @@ class CreditHoldAdmin(ReadOnlyAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyAdmin):
+class LedgerEntryAdmin(ReadOnlyAdminMixin, CreditAdjustingAdmin):
     list_display = (
         "created_at",
         "wallet",

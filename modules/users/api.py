@@ -130,10 +130,12 @@ def wallet_get(*, rider_id: UUID) -> WalletSummary:
 
 
 def credit_top_up(*, rider_id: UUID, amount: Decimal, reference: str) -> WalletSummary:
-    """Add credit; idempotent per ``reference`` (the same reference twice adds once).
+    """Add credit the rider has paid for; idempotent per ``reference`` (twice adds once).
 
-    Raises ``InvalidRequest`` (``amount`` not above zero or above 500.00), ``Conflict`` when the
-    reference was used for a different amount, ``RiderNotFound``.
+    For billing, after it has charged the rider's card, with the payment as ``reference``;
+    riders have no endpoint that adds credit. Raises ``InvalidRequest`` (``amount`` not above
+    zero or above 500.00), ``Conflict`` when the reference was used for a different amount,
+    ``RiderNotFound``.
     """
     entry, _ = services.wallet_top_up(rider_id=rider_id, amount=amount, reference=reference)
     return _wallet_summary(entry.wallet)

@@ -1,9 +1,10 @@
 """REST API of the users module: sign-up, the signed-in rider's profile and wallet, staff views.
 
+Riders read their wallet and ledger but cannot add credit themselves: credit arrives only
+through billing (``api.credit_top_up`` after a card payment) or a fleet staff adjustment.
 Views are thin: parse the input, call one service or selector, serialize the answer.
 """
 
-from decimal import Decimal
 from typing import Any
 
 from django_filters.rest_framework import DjangoFilterBackend
@@ -14,11 +15,11 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle, BaseThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 from rest_framework.views import APIView
 
 from modules.users import selectors, services
-from modules.users.errors import RiderNotFound
+from modules.users.errors import AlreadySignedIn, RiderNotFound
 from modules.users.filters import LedgerEntryFilter, RiderFilter
 from modules.users.models import LedgerEntry, Rider, e164_validator
 from monolith.platform.access import IsFleetStaff
@@ -32,11 +33,18 @@ NOT_STAFF = OpenApiResponse(description="Only fleet staff may do this.")
 NO_PROFILE = OpenApiResponse(description="The signed-in account has no rider profile.")
 
 
-class RiderSignUpThrottle(AnonRateThrottle):
-    """Slows down scripted sign-ups: ten per minute from one address."""
+class RiderSignUpThrottle(SimpleRateThrottle):
+    """Slows down scripted sign-ups: ten per minute from one client address.
+
+    Keyed by the address alone, signed in or not, so a token buys no extra sign-ups (DRF's
+    ``AnonRateThrottle`` would wave every authenticated caller through).
+    """
 
     scope = "users-sign-up"
     rate = "10/min"
+
+    def get_cache_key(self, request: Request, view: APIView) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
 def _own_rider(request: Request) -> Rider:
@@ -183,11 +191,23 @@ class RiderListApi(GenericAPIView):
                 description="A field is missing or unacceptable: username or email taken, "
                 "password too weak (the body names the field)."
             ),
-            429: OpenApiResponse(description="Too many sign-ups from this address; wait."),
+            403: OpenApiResponse(
+                description="The caller is signed in (code already_signed_in): accounts are "
+                "made signed out, one per person."
+            ),
+            429: OpenApiResponse(
+                description="Too many sign-ups from this address, signed in or not; wait."
+            ),
         },
         auth=[],
     )
     def post(self, request: Request) -> Response:
+        # Refused here rather than by a permission class so that the throttle, which runs
+        # after permissions, counts these attempts against the address too.
+        if request.user.is_authenticated:
+            raise AlreadySignedIn(
+                "You are signed in already; sign out before creating another rider account."
+            )
         serializer = self.SignUpInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         rider = services.rider_register(**serializer.validated_data)
@@ -311,7 +331,7 @@ class MeApi(APIView):
 
 
 class MeWalletApi(APIView):
-    """The signed-in rider's credit balances."""
+    """The signed-in rider's credit balances (read-only: credit is bought through billing)."""
 
     serializer_class = WalletSerializer
 
@@ -354,56 +374,3 @@ class MeLedgerApi(GenericAPIView):
         )
         page = self.paginate_queryset(entries)
         return self.get_paginated_response(LedgerEntrySerializer(page, many=True).data)
-
-
-class MeTopUpApi(APIView):
-    """Add credit to the signed-in rider's wallet, idempotently per client reference."""
-
-    class InputSerializer(serializers.Serializer):
-        amount = serializers.DecimalField(
-            max_digits=12,
-            decimal_places=2,
-            min_value=Decimal("0.01"),
-            max_value=services.TOP_UP_MAXIMUM,
-        )
-        reference = serializers.CharField(
-            max_length=100,
-            help_text="A key the client generates once per top-up; repeating it adds nothing.",
-        )
-
-        class Meta:
-            ref_name = "UsersTopUp"
-
-    serializer_class = InputSerializer
-
-    @extend_schema(
-        tags=TAGS,
-        operation_id="users_me_wallet_top_ups_create",
-        summary="Top up my credit",
-        request=InputSerializer,
-        responses={
-            201: OpenApiResponse(LedgerEntrySerializer, description="Credit added."),
-            200: OpenApiResponse(
-                LedgerEntrySerializer,
-                description="This reference was used before: the first top-up, nothing added.",
-            ),
-            400: OpenApiResponse(description="Amount not above 0.00 or above 500.00."),
-            401: UNAUTHENTICATED,
-            404: NO_PROFILE,
-            409: OpenApiResponse(description="The reference was used for a different amount."),
-        },
-    )
-    def post(self, request: Request) -> Response:
-        rider = _own_rider(request)
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        entry, created = services.wallet_top_up(
-            rider_id=rider.user_id,
-            amount=serializer.validated_data["amount"],
-            reference=serializer.validated_data["reference"],
-            created_by=request.user,
-        )
-        return Response(
-            LedgerEntrySerializer(entry).data,
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-        )

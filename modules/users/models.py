@@ -190,7 +190,7 @@ class LedgerEntry(models.Model):
             models.UniqueConstraint(
                 fields=["wallet", "sequence"], name="users_ledgerentry_sequence_unique"
             ),
-            # Top-ups are idempotent per client reference.
+            # Top-ups are idempotent per billing reference (one per card payment).
             models.UniqueConstraint(
                 fields=["wallet", "reference"],
                 condition=Q(kind="top_up"),

@@ -6,7 +6,7 @@ database's check constraints stand behind the checks here, so no race can leave 
 balance.
 """
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -24,9 +24,10 @@ from modules.users.models import CreditHold, LedgerEntry, Rider, StaffProfile, W
 from monolith.platform.access import Role, is_fleet_staff
 from monolith.platform.errors import Conflict, IllegalTransition, InvalidRequest
 from monolith.platform.events import publish
-from monolith.platform.money import CENT
+from monolith.platform.money import money_amount_clean
 
-# The most a single top-up may add; larger sums go through staff adjustments.
+# The most a single top-up (paid for through billing) may add; larger sums go through staff
+# adjustments.
 TOP_UP_MAXIMUM = Decimal("500.00")
 # Keeps every amount inside DecimalField(max_digits=12, decimal_places=2).
 AMOUNT_MAXIMUM = Decimal("9999999999.99")
@@ -45,24 +46,6 @@ RIDER_EDITABLE_FIELDS = frozenset(
         "marketing_opt_in",
     }
 )
-
-
-def _amount_clean(amount: Any, *, allow_negative: bool = False) -> Decimal:
-    """``amount`` as a Decimal of whole cents; positive unless ``allow_negative`` (never zero)."""
-    try:
-        value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
-    except (InvalidOperation, ValueError, TypeError):
-        raise InvalidRequest(f"{amount!r} is not an amount of money.", field="amount") from None
-    if not value.is_finite():
-        raise InvalidRequest(f"{amount!r} is not an amount of money.", field="amount")
-    if value != value.quantize(CENT):
-        raise InvalidRequest("Amounts have at most two decimal places.", field="amount")
-    if value == 0 or (value < 0 and not allow_negative):
-        wanted = "non-zero" if allow_negative else "greater than zero"
-        raise InvalidRequest(f"The amount must be {wanted}.", field="amount")
-    if abs(value) > AMOUNT_MAXIMUM:
-        raise InvalidRequest(f"The amount must be at most {AMOUNT_MAXIMUM}.", field="amount")
-    return value.quantize(CENT)
 
 
 def _reference_clean(reference: str) -> str:
@@ -120,7 +103,6 @@ def rider_register(*, username: str, email: str, password: str, display_name: st
     return rider
 
 
-@transaction.atomic
 def rider_provision(*, user_id: UUID) -> Rider:
     """The rider profile of ``user_id``, created on first use for accounts with the rider role.
 
@@ -130,7 +112,13 @@ def rider_provision(*, user_id: UUID) -> Rider:
     """
     rider = Rider.objects.select_related("user").filter(user_id=user_id).first()
     if rider is not None:
+        # Every request of a rider passes here: the common case opens no transaction.
         return rider
+    return _rider_create_for_role(user_id=user_id)
+
+
+@transaction.atomic
+def _rider_create_for_role(*, user_id: UUID) -> Rider:
     user = (
         get_user_model()
         .objects.filter(pk=user_id, groups__name=Role.RIDER.value)
@@ -220,17 +208,15 @@ def _ledger_append(
 
 
 @transaction.atomic
-def wallet_top_up(
-    *, rider_id: UUID, amount: Decimal, reference: str, created_by: Any = None
-) -> tuple[LedgerEntry, bool]:
-    """Add credit; returns the top-up entry and whether this call made it.
+def wallet_top_up(*, rider_id: UUID, amount: Decimal, reference: str) -> tuple[LedgerEntry, bool]:
+    """Add credit that was paid for; returns the top-up entry and whether this call made it.
 
-    Idempotent per ``reference``: repeating a top-up returns the first entry and adds nothing;
-    reusing a reference for a different amount is a ``Conflict``.
+    Only billing calls this (through ``api.credit_top_up``), after it has charged the rider's
+    card; riders have no endpoint of their own for it. Idempotent per ``reference``: repeating
+    a top-up returns the first entry and adds nothing; reusing a reference for a different
+    amount is a ``Conflict``.
     """
-    amount = _amount_clean(amount)
-    if amount > TOP_UP_MAXIMUM:
-        raise InvalidRequest(f"A top-up is at most {TOP_UP_MAXIMUM}.", field="amount")
+    amount = money_amount_clean(amount, maximum=TOP_UP_MAXIMUM)
     reference = _reference_clean(reference)
     wallet = _wallet_lock(rider_id=rider_id)
     previous = LedgerEntry.objects.filter(
@@ -251,7 +237,6 @@ def wallet_top_up(
         kind=LedgerEntry.Kind.TOP_UP,
         amount=amount,
         reference=reference,
-        created_by=created_by,
     )
     return entry, True
 
@@ -265,7 +250,7 @@ def credit_hold_create(
     Idempotent per ``reference``: the same reference returns the first hold, whatever its
     state now. Raises ``InsufficientCredit`` when too little is available.
     """
-    amount = _amount_clean(amount)
+    amount = money_amount_clean(amount, maximum=AMOUNT_MAXIMUM)
     reference = _reference_clean(reference)
     wallet = _wallet_lock(rider_id=rider_id)
     previous = CreditHold.objects.filter(wallet=wallet, reference=reference).first()
@@ -335,7 +320,7 @@ def credit_hold_capture(*, hold_id: UUID, amount: Decimal | None = None) -> Cred
         raise IllegalTransition(
             f"The credit hold {hold.reference!r} is {hold.status}; it cannot become captured."
         )
-    captured = hold.amount if amount is None else _amount_clean(amount)
+    captured = hold.amount if amount is None else money_amount_clean(amount)
     if captured > hold.amount:
         raise InvalidRequest(
             f"Cannot capture {captured}: the hold is for {hold.amount}.", field="amount"
@@ -376,7 +361,7 @@ def wallet_adjust(*, rider_id: UUID, amount: Decimal, memo: str, created_by: Any
     """
     if not is_fleet_staff(created_by):
         raise InvalidRequest("Only fleet staff may adjust credit.", field="created_by")
-    amount = _amount_clean(amount, allow_negative=True)
+    amount = money_amount_clean(amount, allow_negative=True, maximum=AMOUNT_MAXIMUM)
     memo = (memo or "").strip()
     if not memo:
         raise InvalidRequest("Say why in the memo: adjustments need one.", field="memo")

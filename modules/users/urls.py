@@ -17,5 +17,4 @@ urlpatterns = [
     path("me/", apis.MeApi.as_view(), name="me"),
     path("me/wallet/", apis.MeWalletApi.as_view(), name="me-wallet"),
     path("me/wallet/ledger/", apis.MeLedgerApi.as_view(), name="me-wallet-ledger"),
-    path("me/wallet/top-ups/", apis.MeTopUpApi.as_view(), name="me-wallet-top-ups"),
 ]

@@ -1,12 +1,10 @@
 """Concurrent movements on one wallet: the row lock keeps balances right and never negative."""
 
-import threading
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from modules.users import services
 from modules.users.errors import InsufficientCredit
@@ -14,30 +12,10 @@ from modules.users.models import CreditHold, LedgerEntry, Wallet
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-def run_together(*calls: Callable[[], Any]) -> list[Any]:
-    """Start every call at the same moment, each in its own thread and database connection."""
-    barrier = threading.Barrier(len(calls))
-    outcomes: list[Any] = [None] * len(calls)
-
-    def run(index: int, call: Callable[[], Any]) -> None:
-        try:
-            barrier.wait()
-            outcomes[index] = call()
-        except Exception as exc:
-            outcomes[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return outcomes
+RunTogether = Callable[..., list[Any]]
 
 
-def test_concurrent_holds_never_overdraw(funded_rider: Any) -> None:
+def test_concurrent_holds_never_overdraw(funded_rider: Any, run_together: RunTogether) -> None:
     """Two holds of 60.00 against 100.00: exactly one wins, the other is InsufficientCredit."""
     outcomes = run_together(
         lambda: services.credit_hold_create(
@@ -57,7 +35,9 @@ def test_concurrent_holds_never_overdraw(funded_rider: Any) -> None:
     assert LedgerEntry.objects.filter(kind="hold").count() == 1
 
 
-def test_concurrent_top_ups_with_one_reference_add_once(funded_rider: Any) -> None:
+def test_concurrent_top_ups_with_one_reference_add_once(
+    funded_rider: Any, run_together: RunTogether
+) -> None:
     outcomes = run_together(
         *[
             lambda: services.wallet_top_up(

@@ -172,6 +172,29 @@ def test_top_up_refuses_bad_amounts(rider: Any, amount: str) -> None:
     assert caught.value.field == "amount"
 
 
+@pytest.mark.parametrize(
+    ("amount", "reason"),
+    [
+        ("500.01", "amount must be at most 500.00"),
+        ("0.00", "amount must be greater than zero"),
+        ("-5.00", "amount must be greater than zero"),
+        ("2.001", "amount must be in whole cents"),
+    ],
+)
+def test_top_up_messages_name_the_amount_and_the_limit(
+    rider: Any, amount: str, reason: str
+) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        services.wallet_top_up(rider_id=rider.id, amount=Decimal(amount), reference="t")
+    assert caught.value.message == reason + "."
+    assert not LedgerEntry.objects.exists()
+
+
+def test_top_up_of_the_maximum_is_accepted(rider: Any) -> None:
+    services.wallet_top_up(rider_id=rider.id, amount=Decimal("500.00"), reference="t")
+    assert balances(rider.id) == (Decimal("500.00"), Decimal("0.00"))
+
+
 def test_top_up_for_non_rider_is_rider_not_found(staff: Any) -> None:
     with pytest.raises(RiderNotFound):
         services.wallet_top_up(rider_id=staff.id, amount=Decimal("1.00"), reference="t")
