@@ -12,23 +12,16 @@ from django.http import HttpRequest
 
 from modules.trips import services
 from modules.trips.models import CancelledBy, CancelReason, Trip, TripPosition
+from monolith.platform.admin import ReadOnlyAdminMixin, ReadOnlyTabularInline
 from monolith.platform.errors import FleetError
 
 
-class TripPositionInline(admin.TabularInline):
+class TripPositionInline(ReadOnlyTabularInline):
     model = TripPosition
     fields = ["recorded_at", "latitude", "longitude", "received_at"]
     readonly_fields = ["recorded_at", "latitude", "longitude", "received_at"]
     ordering = ["-recorded_at"]
-    extra = 0
-    can_delete = False
     classes = ["collapse"]
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Trip)
@@ -126,19 +119,10 @@ class TripAdmin(admin.ModelAdmin):
 
 
 @admin.register(TripPosition)
-class TripPositionAdmin(admin.ModelAdmin):
+class TripPositionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["trip_id", "recorded_at", "latitude", "longitude", "received_at"]
     list_filter = ["recorded_at"]
     date_hierarchy = "recorded_at"
     search_fields = ["=trip__id"]
     ordering = ["-recorded_at"]
     readonly_fields = ["id", "trip", "recorded_at", "latitude", "longitude", "received_at"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -7,14 +7,12 @@ Where two methods share a path (the trip collection, a trip's positions) one cla
 because Django routes by path; each method still has its own serializers and permissions.
 """
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.extensions import OpenApiSerializerFieldExtension
-from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotAuthenticated
@@ -28,60 +26,11 @@ from rest_framework.views import APIView
 from modules.trips import selectors, services
 from modules.trips.filters import TripFilter
 from modules.trips.models import CancelledBy, CancelReason, Trip, TripPosition, TripStatus
+from modules.trips.services import MAX_DISTANCE_KM, MAX_DURATION_SECONDS
 from monolith.platform.access import IsFleetStaff, Role, is_fleet_staff, user_roles
+from monolith.platform.geo import latitude_field, longitude_field
 
 TAGS = ["trips"]
-COORDINATE_STEP = Decimal("0.000001")
-
-
-class CoordinateField(serializers.DecimalField):
-    """A latitude or longitude, rounded to six places (about 11 cm) rather than refused.
-
-    GPS readings arrive as floats such as ``52.520006599999``; rounding them beats a 400.
-    """
-
-    def __init__(self, *, limit: int, **kwargs: Any) -> None:
-        super().__init__(
-            max_digits=9,
-            decimal_places=6,
-            min_value=Decimal(-limit),
-            max_value=Decimal(limit),
-            **kwargs,
-        )
-
-    def validate_precision(self, value: Decimal) -> Decimal:
-        # Huge values are left for the digit checks to refuse; quantizing them would overflow.
-        if value.is_finite() and abs(value) < 1000:
-            value = value.quantize(COORDINATE_STEP, rounding=ROUND_HALF_EVEN)
-        return super().validate_precision(value)
-
-
-class TripChoiceField(serializers.ChoiceField):
-    """A choice documented once, as the named schema component ``component``."""
-
-    def __init__(self, *, component: str, **kwargs: Any) -> None:
-        self.component = component
-        super().__init__(**kwargs)
-
-
-class TripChoiceFieldExtension(OpenApiSerializerFieldExtension):
-    # A named component keeps these choice sets out of drf-spectacular's enum naming, which
-    # otherwise collides with other modules' ``status`` and ``reason`` fields.
-    target_class = TripChoiceField
-
-    def map_serializer_field(self, auto_schema: Any, direction: Any) -> Any:
-        field: TripChoiceField = self.target
-        values = [value for value in field.choices if value != ""]
-        component = ResolvedComponent(
-            name=field.component,
-            type=ResolvedComponent.SCHEMA,
-            object=field.component,
-            schema={"type": "string", "enum": values},
-        )
-        auto_schema.registry.register_on_missing(component)
-        if field.allow_blank:
-            return {"oneOf": [component.ref, {"type": "string", "enum": [""]}]}
-        return component.ref
 
 
 UNAUTHENTICATED = OpenApiResponse(description="No or an invalid token.")
@@ -119,7 +68,7 @@ class TripOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     rider_id = serializers.UUIDField()
     vehicle_id = serializers.UUIDField(allow_null=True)
-    status = TripChoiceField(component="TripStatusEnum", choices=TripStatus.choices)
+    status = serializers.ChoiceField(choices=TripStatus.choices)
     origin_latitude = serializers.DecimalField(max_digits=9, decimal_places=6)
     origin_longitude = serializers.DecimalField(max_digits=9, decimal_places=6)
     destination_latitude = serializers.DecimalField(max_digits=9, decimal_places=6)
@@ -131,15 +80,13 @@ class TripOutputSerializer(serializers.Serializer):
     cancelled_at = serializers.DateTimeField(allow_null=True)
     distance_km = serializers.DecimalField(max_digits=8, decimal_places=2, allow_null=True)
     duration_seconds = serializers.IntegerField(allow_null=True)
-    cancel_reason = TripChoiceField(
-        component="TripCancelReasonEnum",
+    cancel_reason = serializers.ChoiceField(
         choices=CancelReason.choices,
         allow_blank=True,
         help_text="Empty unless the trip was cancelled.",
     )
     cancel_note = serializers.CharField()
-    cancelled_by = TripChoiceField(
-        component="TripCancelledByEnum",
+    cancelled_by = serializers.ChoiceField(
         choices=CancelledBy.choices,
         allow_blank=True,
         help_text="Empty unless the trip was cancelled.",
@@ -169,10 +116,10 @@ class TripListRequestApi(GenericAPIView[Trip]):
 
     @extend_schema_serializer(component_name="NewTrip")
     class InputSerializer(serializers.Serializer):
-        origin_latitude = CoordinateField(limit=90)
-        origin_longitude = CoordinateField(limit=180)
-        destination_latitude = CoordinateField(limit=90)
-        destination_longitude = CoordinateField(limit=180)
+        origin_latitude = latitude_field()
+        origin_longitude = longitude_field()
+        destination_latitude = latitude_field()
+        destination_longitude = longitude_field()
 
     OutputSerializer = TripOutputSerializer
 
@@ -266,7 +213,10 @@ class TripStartApi(APIView):
             401: UNAUTHENTICATED,
             403: STAFF_ONLY,
             404: NOT_FOUND,
-            409: OpenApiResponse(description="The trip is not `assigned`."),
+            409: OpenApiResponse(
+                description="The trip is not `assigned`, or its vehicle went offline and cannot "
+                "set off (`illegal_transition`)."
+            ),
         },
     )
     def post(self, request: Request, trip_id: UUID) -> Response:
@@ -283,8 +233,8 @@ class TripPositionsApi(GenericAPIView[TripPosition]):
     @extend_schema_serializer(component_name="TripPositionReport")
     class InputSerializer(serializers.Serializer):
         recorded_at = serializers.DateTimeField()
-        latitude = CoordinateField(limit=90)
-        longitude = CoordinateField(limit=180)
+        latitude = latitude_field()
+        longitude = longitude_field()
 
     OutputSerializer = TripPositionOutputSerializer
 
@@ -356,9 +306,17 @@ class TripCompleteApi(APIView):
     @extend_schema_serializer(component_name="TripCompletion")
     class InputSerializer(serializers.Serializer):
         distance_km = serializers.DecimalField(
-            max_digits=8, decimal_places=2, min_value=Decimal("0.01")
+            max_digits=6,
+            decimal_places=2,
+            min_value=Decimal("0.01"),
+            max_value=MAX_DISTANCE_KM,
+            help_text=f"Kilometres driven, up to {MAX_DISTANCE_KM}.",
         )
-        duration_seconds = serializers.IntegerField(min_value=1)
+        duration_seconds = serializers.IntegerField(
+            min_value=1,
+            max_value=MAX_DURATION_SECONDS,
+            help_text=f"Seconds from start to arrival, up to {MAX_DURATION_SECONDS} (seven days).",
+        )
 
     OutputSerializer = TripOutputSerializer
 
@@ -367,19 +325,24 @@ class TripCompleteApi(APIView):
         operation_id="trips_complete",
         summary="Complete a running trip",
         description=(
-            "The rider arrived: the vehicle is free again, its odometer grows by `distance_km`, "
-            "and `trips.TripCompleted` is published. Fleet staff only."
+            "The rider arrived: the vehicle is free again (or stays offline if it stopped "
+            "answering on the way), its odometer grows by `distance_km`, and "
+            "`trips.TripCompleted` is published. Fleet staff only."
         ),
         request=InputSerializer,
         responses={
             200: TripOutputSerializer,
             400: OpenApiResponse(
-                description="`distance_km` or `duration_seconds` is missing or not positive."
+                description="`distance_km` (over 0, at most 2000) or `duration_seconds` (1 to "
+                "seven days) is missing or out of range; the body names the field."
             ),
             401: UNAUTHENTICATED,
             403: STAFF_ONLY,
             404: NOT_FOUND,
-            409: OpenApiResponse(description="The trip is not `in_progress`."),
+            409: OpenApiResponse(
+                description="The trip is not `in_progress` (`illegal_transition`). A vehicle "
+                "that went offline during the trip stays offline, no longer held."
+            ),
         },
     )
     def post(self, request: Request, trip_id: UUID) -> Response:
@@ -394,8 +357,7 @@ class TripCancelApi(APIView):
 
     @extend_schema_serializer(component_name="TripCancellation")
     class InputSerializer(serializers.Serializer):
-        reason = TripChoiceField(
-            component="TripCancelReasonEnum",
+        reason = serializers.ChoiceField(
             choices=CancelReason.choices,
             help_text="Riders may give rider_changed_mind, vehicle_issue or other.",
         )

@@ -1,6 +1,5 @@
 """Writes of the trips module: request, start, track, complete and cancel a trip."""
 
-import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
@@ -10,7 +9,7 @@ from django.utils import timezone
 
 from modules.trips.errors import ActiveTripExists, TripNotFound, TripNotInProgress
 from modules.trips.events import TripCompleted
-from modules.trips.lifecycle import trip_transition_check
+from modules.trips.lifecycle import TRIP_LIFECYCLE
 from modules.trips.models import (
     ACTIVE_TRIP_STATUSES,
     CancelledBy,
@@ -21,14 +20,14 @@ from modules.trips.models import (
 )
 from modules.users import api as users_api
 from modules.vehicles import api as vehicles_api
-from monolith.platform.errors import Conflict, IllegalTransition, InvalidRequest
+from monolith.platform.errors import Conflict, InvalidRequest
 from monolith.platform.events import publish
+from monolith.platform.geo import position_check
 
-logger = logging.getLogger(__name__)
-
-COORDINATE_PLACES = 6
 DISTANCE_PLACES = 2
-MAX_DISTANCE_KM = Decimal("999999.99")
+# Bounds of one ride in a city fleet; anything beyond is a broken odometer or clock.
+MAX_DISTANCE_KM = Decimal("2000.00")
+MAX_DURATION_SECONDS = 7 * 24 * 60 * 60
 # Vehicle clocks drift a little; a position stamped further ahead than this is a bad clock.
 POSITION_CLOCK_SKEW = timedelta(minutes=5)
 CANCEL_NOTE_MAX_LENGTH = 500
@@ -44,20 +43,6 @@ _ACTIVE_TRIP_CONSTRAINT = "trips_trip_one_active_per_rider"
 def _decimal_places(value: Decimal) -> int:
     exponent = value.as_tuple().exponent
     return -exponent if isinstance(exponent, int) and exponent < 0 else 0
-
-
-def _coordinate_check(*, value: Decimal, limit: int, field: str) -> None:
-    if not value.is_finite() or not -limit <= value <= limit:
-        raise InvalidRequest(f"{field} must be between -{limit} and {limit}.", field=field)
-    if _decimal_places(value) > COORDINATE_PLACES:
-        raise InvalidRequest(
-            f"{field} may have at most {COORDINATE_PLACES} decimal places.", field=field
-        )
-
-
-def _point_check(*, latitude: Decimal, longitude: Decimal, prefix: str) -> None:
-    _coordinate_check(value=latitude, limit=90, field=f"{prefix}latitude")
-    _coordinate_check(value=longitude, limit=180, field=f"{prefix}longitude")
 
 
 def _trip_lock(*, trip_id: UUID) -> Trip:
@@ -89,8 +74,8 @@ def trip_request(
     When no vehicle is available the whole request fails and no trip is stored. Only an
     active account with the rider role may ride (``RiderNotFound`` otherwise).
     """
-    _point_check(latitude=origin_latitude, longitude=origin_longitude, prefix="origin_")
-    _point_check(
+    position_check(latitude=origin_latitude, longitude=origin_longitude, prefix="origin_")
+    position_check(
         latitude=destination_latitude, longitude=destination_longitude, prefix="destination_"
     )
     if (origin_latitude, origin_longitude) == (destination_latitude, destination_longitude):
@@ -120,10 +105,11 @@ def trip_request(
             raise _active_trip_conflict(rider_id) from None
         raise
 
+    # The trip exists first, so the vehicle records which trip holds it.
     vehicle = vehicles_api.vehicle_reserve_nearest(
-        latitude=origin_latitude, longitude=origin_longitude
+        latitude=origin_latitude, longitude=origin_longitude, trip_id=trip.id
     )
-    trip_transition_check(current=trip.status, wanted=TripStatus.ASSIGNED)
+    TRIP_LIFECYCLE.check(trip.status, TripStatus.ASSIGNED)
     trip.vehicle_id = vehicle.id
     trip.status = TripStatus.ASSIGNED
     trip.assigned_at = timezone.now()
@@ -135,11 +121,11 @@ def trip_request(
 def trip_start(*, trip_id: UUID) -> Trip:
     """The rider is on board: the assigned vehicle sets off."""
     trip = _trip_lock(trip_id=trip_id)
-    trip_transition_check(current=trip.status, wanted=TripStatus.IN_PROGRESS)
+    TRIP_LIFECYCLE.check(trip.status, TripStatus.IN_PROGRESS)
     if trip.vehicle_id is None:
         # The lifecycle only reaches "assigned" with a vehicle; guard the invariant anyway.
         raise TripNotInProgress(f"Trip {trip.id} has no vehicle to start.")
-    vehicles_api.vehicle_start_trip(vehicle_id=trip.vehicle_id)
+    vehicles_api.vehicle_start_trip(vehicle_id=trip.vehicle_id, trip_id=trip.id)
     trip.status = TripStatus.IN_PROGRESS
     trip.started_at = timezone.now()
     trip.save(update_fields=["status", "started_at", "updated_at"])
@@ -151,7 +137,7 @@ def trip_record_position(
     *, trip_id: UUID, recorded_at: datetime, latitude: Decimal, longitude: Decimal
 ) -> TripPosition:
     """Record where the trip's vehicle was at ``recorded_at``; only while the trip runs."""
-    _point_check(latitude=latitude, longitude=longitude, prefix="")
+    position_check(latitude=latitude, longitude=longitude)
     if timezone.is_naive(recorded_at):
         raise InvalidRequest("recorded_at must carry a time zone.", field="recorded_at")
     trip = _trip_lock(trip_id=trip_id)
@@ -180,14 +166,19 @@ def trip_complete(*, trip_id: UUID, distance_km: Decimal, duration_seconds: int)
             f"distance_km must be at most {MAX_DISTANCE_KM} with {DISTANCE_PLACES} decimal places.",
             field="distance_km",
         )
-    if duration_seconds <= 0:
-        raise InvalidRequest("duration_seconds must be greater than 0.", field="duration_seconds")
+    if not 0 < duration_seconds <= MAX_DURATION_SECONDS:
+        raise InvalidRequest(
+            f"duration_seconds must be between 1 and {MAX_DURATION_SECONDS} (seven days).",
+            field="duration_seconds",
+        )
 
     trip = _trip_lock(trip_id=trip_id)
-    trip_transition_check(current=trip.status, wanted=TripStatus.COMPLETED)
+    TRIP_LIFECYCLE.check(trip.status, TripStatus.COMPLETED)
     if trip.vehicle_id is None:
         raise TripNotInProgress(f"Trip {trip.id} has no vehicle to complete.")
-    vehicles_api.vehicle_end_trip(vehicle_id=trip.vehicle_id, distance_km=distance_km)
+    vehicles_api.vehicle_end_trip(
+        vehicle_id=trip.vehicle_id, trip_id=trip.id, distance_km=distance_km
+    )
     trip.status = TripStatus.COMPLETED
     trip.completed_at = timezone.now()
     trip.distance_km = distance_km
@@ -229,20 +220,11 @@ def trip_cancel(*, trip_id: UUID, reason: str, cancelled_by: str, note: str = ""
         )
 
     trip = _trip_lock(trip_id=trip_id)
-    trip_transition_check(current=trip.status, wanted=TripStatus.CANCELLED)
+    TRIP_LIFECYCLE.check(trip.status, TripStatus.CANCELLED)
     if trip.vehicle_id is not None:
-        try:
-            vehicles_api.vehicle_release(vehicle_id=trip.vehicle_id)
-        except IllegalTransition as exc:
-            # Staff may have pulled the reserved vehicle (maintenance, offline): it is no
-            # longer held for this trip, and the trip must still be cancellable.
-            logger.warning(
-                "trip %s cancelled without releasing vehicle %s: %s",
-                trip.id,
-                trip.vehicle_id,
-                exc.message,
-                extra={"trip_id": str(trip.id), "vehicle_id": str(trip.vehicle_id)},
-            )
+        # A no-op when the vehicle is no longer this trip's; one that went offline while
+        # reserved stays offline, freed from the trip.
+        vehicles_api.vehicle_release(vehicle_id=trip.vehicle_id, trip_id=trip.id)
     trip.status = TripStatus.CANCELLED
     trip.cancelled_at = timezone.now()
     trip.cancel_reason = reason

@@ -1,7 +1,8 @@
 """The fleet staff's admin: vehicles, their history, firmware and telemetry.
 
-Status, mileage and heartbeat are never edited by hand: status changes go through the bulk
-actions, which call the same service as the REST API, so the lifecycle rules hold here too.
+Status, mileage, heartbeat and the trip holding a vehicle are never edited by hand: status
+changes go through the bulk actions, which call the same service as the REST API, so the
+lifecycle rules (a vehicle a trip holds may only be taken offline) hold here too.
 """
 
 from typing import Any
@@ -21,54 +22,17 @@ from modules.vehicles.models import (
     VehicleStatusChange,
 )
 from modules.vehicles.vin import InvalidVin, vin_normalize
-from monolith.platform.access import is_fleet_staff
-from monolith.platform.errors import IllegalTransition
+from monolith.platform.admin import ReadOnlyAdminMixin, ReadOnlyTabularInline
+from monolith.platform.errors import FleetError
 
 
-class FleetStaffAccessMixin:
-    """Fleet staff (the role, a group) may use these pages without per-model permissions."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return is_fleet_staff(request.user) or super().has_module_permission(request)  # type: ignore[misc]
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return is_fleet_staff(request.user) or super().has_view_permission(request, obj)  # type: ignore[misc]
-
-
-class ReadOnlyAdminMixin(FleetStaffAccessMixin):
-    """Records of what happened: shown, never added, edited or deleted by hand."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class VehicleStatusChangeInline(admin.TabularInline):
+class VehicleStatusChangeInline(ReadOnlyTabularInline):
     model = VehicleStatusChange
     fields = ("at", "from_status", "to_status", "reason", "changed_by")
     readonly_fields = ("at", "from_status", "to_status", "reason", "changed_by")
     ordering = ["-at"]
-    extra = 0
-    can_delete = False
     show_change_link = False
     verbose_name_plural = "status history"
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return is_fleet_staff(request.user) or super().has_view_permission(request, obj)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[VehicleStatusChange]:
         return super().get_queryset(request).select_related("changed_by")
@@ -87,7 +51,7 @@ class VehicleAdminForm(forms.ModelForm):
 
 
 @admin.register(Vehicle)
-class VehicleAdmin(FleetStaffAccessMixin, admin.ModelAdmin):
+class VehicleAdmin(admin.ModelAdmin):
     form = VehicleAdminForm
     list_display = [
         "vin",
@@ -122,6 +86,7 @@ class VehicleAdmin(FleetStaffAccessMixin, admin.ModelAdmin):
             "latitude",
             "longitude",
             "last_heartbeat_at",
+            "current_trip_id",
             "firmware",
             "created_at",
             "updated_at",
@@ -141,16 +106,11 @@ class VehicleAdmin(FleetStaffAccessMixin, admin.ModelAdmin):
             "latitude",
             "longitude",
             "last_heartbeat_at",
+            "current_trip_id",
             "firmware",
             "created_at",
             "updated_at",
         ]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return is_fleet_staff(request.user) or super().has_add_permission(request)
-
-    def has_change_permission(self, request: HttpRequest, obj: Vehicle | None = None) -> bool:
-        return is_fleet_staff(request.user) or super().has_change_permission(request, obj)
 
     def save_model(self, request: HttpRequest, obj: Vehicle, form: Any, change: bool) -> None:
         data = form.cleaned_data
@@ -184,8 +144,8 @@ class VehicleAdmin(FleetStaffAccessMixin, admin.ModelAdmin):
                     reason=f"admin action: {done}",
                     changed_by=request.user,
                 )
-            except IllegalTransition:
-                skipped.append(f"{vehicle.vin} ({vehicle.status})")
+            except FleetError as exc:
+                skipped.append(f"{vehicle.vin}: {exc.message}")
             else:
                 changed += 1
         if changed:
@@ -193,9 +153,7 @@ class VehicleAdmin(FleetStaffAccessMixin, admin.ModelAdmin):
             self.message_user(request, f"{changed} {noun} {done}.", messages.SUCCESS)
         if skipped:
             self.message_user(
-                request,
-                f"Skipped {len(skipped)} whose status does not allow it: {', '.join(skipped)}.",
-                messages.WARNING,
+                request, f"Skipped {len(skipped)}: {' '.join(skipped)}", messages.WARNING
             )
         # The status filter that picked the vehicles no longer matches the ones that moved;
         # drop it so staff see them in their new status.
@@ -242,7 +200,7 @@ class VehicleStatusChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(FirmwareRelease)
-class FirmwareReleaseAdmin(FleetStaffAccessMixin, admin.ModelAdmin):
+class FirmwareReleaseAdmin(admin.ModelAdmin):
     list_display = ["version", "released_at"]
     search_fields = ["version", "notes"]
     list_filter = ["released_at"]
@@ -253,14 +211,6 @@ class FirmwareReleaseAdmin(FleetStaffAccessMixin, admin.ModelAdmin):
     ) -> list[str]:
         # A published version is what vehicles report; renaming it would rewrite history.
         return ["id", "version"] if obj is not None else ["id"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return is_fleet_staff(request.user) or super().has_add_permission(request)
-
-    def has_change_permission(
-        self, request: HttpRequest, obj: FirmwareRelease | None = None
-    ) -> bool:
-        return is_fleet_staff(request.user) or super().has_change_permission(request, obj)
 
 
 @admin.register(FirmwareInstall)

@@ -9,12 +9,13 @@ from decimal import Decimal
 from uuid import UUID
 
 from modules.vehicles import selectors, services
-from modules.vehicles.errors import NoVehicleAvailable, VehicleNotFound
+from modules.vehicles.errors import NoVehicleAvailable, VehicleHeldByTrip, VehicleNotFound
 from modules.vehicles.models import Vehicle
 from modules.vehicles.vin import vin_check_digit
 
 __all__ = [
     "NoVehicleAvailable",
+    "VehicleHeldByTrip",
     "VehicleNotFound",
     "VehicleSummary",
     "vehicle_end_trip",
@@ -43,6 +44,7 @@ class VehicleSummary:
     longitude: Decimal | None
     firmware_version: str | None
     last_heartbeat_at: datetime | None
+    current_trip_id: UUID | None  # the trip holding the vehicle, while reserved or in it
 
 
 def _summary(vehicle: Vehicle) -> VehicleSummary:
@@ -59,6 +61,7 @@ def _summary(vehicle: Vehicle) -> VehicleSummary:
         longitude=vehicle.longitude,
         firmware_version=vehicle.firmware.version if vehicle.firmware is not None else None,
         last_heartbeat_at=vehicle.last_heartbeat_at,
+        current_trip_id=vehicle.current_trip_id,
     )
 
 
@@ -103,10 +106,13 @@ def vehicle_find_by_vin(*, vin: str) -> VehicleSummary | None:
 
 
 def vehicle_status_change(*, vehicle_id: UUID, status: str, reason: str = "") -> VehicleSummary:
-    """Move a vehicle to ``status`` (for example ``offline`` when it stops answering).
+    """Move a vehicle to ``status`` by hand (for example ``offline`` when it stops answering).
 
-    Raises ``IllegalTransition`` when the lifecycle forbids the step, ``InvalidRequest`` for an
-    unknown status and ``VehicleNotFound``.
+    Only manual steps among available, charging, maintenance and offline are allowed, plus
+    taking a reserved or travelling vehicle offline; ``reserved`` and ``in_trip`` are reached
+    only through a trip. Raises ``IllegalTransition`` when the lifecycle forbids the step,
+    ``VehicleHeldByTrip`` (naming the trip) for anything but ``offline`` on a vehicle a trip
+    holds, ``InvalidRequest`` for an unknown status and ``VehicleNotFound``.
     """
     return _summary(
         services.vehicle_transition(vehicle_id=vehicle_id, status=status, reason=reason)
@@ -114,38 +120,48 @@ def vehicle_status_change(*, vehicle_id: UUID, status: str, reason: str = "") ->
 
 
 def vehicle_reserve_nearest(
-    *, latitude: Decimal, longitude: Decimal, seats: int = 1
+    *, latitude: Decimal, longitude: Decimal, seats: int = 1, trip_id: UUID
 ) -> VehicleSummary:
-    """Reserve the nearest available vehicle with enough seats and charge for a trip.
+    """Reserve the nearest available vehicle with enough seats and charge for trip ``trip_id``.
 
-    Moves it from ``available`` to ``reserved``; raises ``NoVehicleAvailable`` when none fits.
-    Safe under concurrency: two callers never reserve the same vehicle.
+    Moves it from ``available`` to ``reserved`` and records the trip as its holder; raises
+    ``NoVehicleAvailable`` when none fits and ``VehicleHeldByTrip`` when the trip already holds
+    a vehicle. Safe under concurrency: two callers never reserve the same vehicle.
     """
     return _summary(
-        services.vehicle_reserve_nearest(latitude=latitude, longitude=longitude, seats=seats)
+        services.vehicle_reserve_nearest(
+            latitude=latitude, longitude=longitude, seats=seats, trip_id=trip_id
+        )
     )
 
 
-def vehicle_release(*, vehicle_id: UUID) -> VehicleSummary:
-    """Give back a reservation (``reserved`` to ``available``); a no-op if already available.
+def vehicle_release(*, vehicle_id: UUID, trip_id: UUID) -> VehicleSummary:
+    """Trip ``trip_id`` gives its reservation back (``reserved`` to ``available``).
 
-    Raises ``IllegalTransition`` (409) for a vehicle in a trip or out of service.
+    A no-op when the trip does not hold the vehicle (already released, say). A vehicle that
+    went offline while reserved stays offline, no longer held. Raises ``IllegalTransition``
+    (409) for a vehicle already in the trip: a started trip ends rather than releases.
     """
-    return _summary(services.vehicle_release(vehicle_id=vehicle_id))
+    return _summary(services.vehicle_release(vehicle_id=vehicle_id, trip_id=trip_id))
 
 
-def vehicle_start_trip(*, vehicle_id: UUID) -> VehicleSummary:
-    """The reserved vehicle sets off (``reserved`` to ``in_trip``).
+def vehicle_start_trip(*, vehicle_id: UUID, trip_id: UUID) -> VehicleSummary:
+    """The vehicle reserved for ``trip_id`` sets off (``reserved`` to ``in_trip``).
 
-    Raises ``IllegalTransition`` (409) from any other status, ``VehicleNotFound`` for a bad id.
+    Raises ``VehicleHeldByTrip`` (409, naming the holder) unless ``trip_id`` holds the vehicle,
+    ``IllegalTransition`` (409) unless it is reserved, ``VehicleNotFound`` for a bad id.
     """
-    return _summary(services.vehicle_start_trip(vehicle_id=vehicle_id))
+    return _summary(services.vehicle_start_trip(vehicle_id=vehicle_id, trip_id=trip_id))
 
 
-def vehicle_end_trip(*, vehicle_id: UUID, distance_km: Decimal) -> VehicleSummary:
-    """The trip is over (``in_trip`` to ``available``); the odometer grows by ``distance_km``.
+def vehicle_end_trip(*, vehicle_id: UUID, trip_id: UUID, distance_km: Decimal) -> VehicleSummary:
+    """Trip ``trip_id`` is over (``in_trip`` to ``available``); the odometer grows by the distance.
 
-    Raises ``IllegalTransition`` (409) unless the vehicle is ``in_trip``, and ``InvalidRequest``
-    for a negative distance.
+    A vehicle that went offline during the trip stays offline, its odometer grown and no
+    longer held. Raises ``VehicleHeldByTrip`` (409) unless ``trip_id`` holds the vehicle,
+    ``IllegalTransition`` (409) for a vehicle only reserved, and ``InvalidRequest`` for a
+    negative distance.
     """
-    return _summary(services.vehicle_end_trip(vehicle_id=vehicle_id, distance_km=distance_km))
+    return _summary(
+        services.vehicle_end_trip(vehicle_id=vehicle_id, trip_id=trip_id, distance_km=distance_km)
+    )

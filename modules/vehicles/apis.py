@@ -1,14 +1,12 @@
 """REST endpoints of the vehicles module: fleet staff only, since riders have no business
 listing VINs or moving vehicles around."""
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.extensions import OpenApiSerializerFieldExtension
-from drf_spectacular.plumbing import ResolvedComponent, build_choice_field
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.filters import OrderingFilter, SearchFilter
@@ -21,9 +19,17 @@ from modules.vehicles import selectors, services
 from modules.vehicles.errors import TelemetryRejected
 from modules.vehicles.filters import VehicleFilter
 from modules.vehicles.lifecycle import VehicleStatus
-from modules.vehicles.models import COORDINATE_DECIMAL_PLACES, SEATS_MAX, SEATS_MIN, Vehicle
+from modules.vehicles.models import (
+    COORDINATE_MAX_DIGITS,
+    ODOMETER_MAX_KM,
+    SEATS_MAX,
+    SEATS_MIN,
+    SPEED_MAX_KPH,
+    Vehicle,
+)
 from modules.vehicles.services import TELEMETRY_BATCH_MAX, TelemetryInput
 from monolith.platform.access import IsFleetStaff
+from monolith.platform.geo import COORDINATE_PLACES, latitude_field, longitude_field
 from monolith.platform.rest import FleetPagination
 
 TAGS = ["vehicles"]
@@ -31,63 +37,6 @@ TAGS = ["vehicles"]
 UNAUTHENTICATED = OpenApiResponse(description="No or an invalid token.")
 NOT_FLEET_STAFF = OpenApiResponse(description="Signed in, but not fleet staff.")
 VEHICLE_NOT_FOUND = OpenApiResponse(description="No vehicle has this id.")
-
-
-class VehicleStatusField(serializers.ChoiceField):
-    """A vehicle status, documented once as the ``VehicleStatusEnum`` component."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(choices=VehicleStatus.choices, **kwargs)
-
-
-class VehicleStatusFieldExtension(OpenApiSerializerFieldExtension):
-    # Referencing one named component keeps this choice set out of drf-spectacular's enum
-    # naming, which otherwise collides with other modules' ``status`` fields.
-    target_class = VehicleStatusField
-
-    def map_serializer_field(self, auto_schema: Any, direction: Any) -> Any:
-        schema = build_choice_field(self.target)
-        schema.pop("x-spec-enum-id", None)
-        component = ResolvedComponent(
-            name="VehicleStatusEnum",
-            type=ResolvedComponent.SCHEMA,
-            object="VehicleStatusEnum",
-            schema=schema,
-        )
-        auto_schema.registry.register_on_missing(component)
-        return component.ref
-
-
-class RoundingDecimalField(serializers.DecimalField):
-    """A decimal that is rounded to its places rather than refused for having more.
-
-    Sensors send floats such as ``52.520006599999``; a centimetre of rounding beats a 400.
-    """
-
-    def validate_precision(self, value: Decimal) -> Decimal:
-        if self.decimal_places is not None and value.is_finite():
-            value = value.quantize(Decimal(1).scaleb(-self.decimal_places), rounding=ROUND_HALF_UP)
-        return super().validate_precision(value)
-
-
-def latitude_field(**kwargs: Any) -> RoundingDecimalField:
-    return RoundingDecimalField(
-        max_digits=9,
-        decimal_places=COORDINATE_DECIMAL_PLACES,
-        min_value=Decimal(-90),
-        max_value=Decimal(90),
-        **kwargs,
-    )
-
-
-def longitude_field(**kwargs: Any) -> RoundingDecimalField:
-    return RoundingDecimalField(
-        max_digits=10,
-        decimal_places=COORDINATE_DECIMAL_PLACES,
-        min_value=Decimal(-180),
-        max_value=Decimal(180),
-        **kwargs,
-    )
 
 
 class VehicleOutputSerializer(serializers.Serializer):
@@ -98,16 +47,19 @@ class VehicleOutputSerializer(serializers.Serializer):
     make = serializers.CharField()
     model = serializers.CharField()
     seats = serializers.IntegerField()
-    status = VehicleStatusField()
+    status = serializers.ChoiceField(choices=VehicleStatus.choices)
     odometer_km = serializers.DecimalField(max_digits=10, decimal_places=2)
     battery_pct = serializers.IntegerField()
     latitude = serializers.DecimalField(
-        max_digits=9, decimal_places=COORDINATE_DECIMAL_PLACES, allow_null=True
+        max_digits=COORDINATE_MAX_DIGITS, decimal_places=COORDINATE_PLACES, allow_null=True
     )
     longitude = serializers.DecimalField(
-        max_digits=10, decimal_places=COORDINATE_DECIMAL_PLACES, allow_null=True
+        max_digits=COORDINATE_MAX_DIGITS, decimal_places=COORDINATE_PLACES, allow_null=True
     )
     last_heartbeat_at = serializers.DateTimeField(allow_null=True)
+    current_trip_id = serializers.UUIDField(
+        allow_null=True, help_text="The trip holding the vehicle while reserved or in it."
+    )
     firmware_version = serializers.CharField(source="firmware.version", allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -264,7 +216,13 @@ class VehicleTransitionApi(APIView):
     serializer_class = VehicleOutputSerializer
 
     class InputSerializer(serializers.Serializer):
-        status = VehicleStatusField()
+        status = serializers.ChoiceField(
+            choices=VehicleStatus.choices,
+            help_text=(
+                "By hand a vehicle moves among available, charging, maintenance and offline; "
+                "a reserved or travelling vehicle may only be taken offline."
+            ),
+        )
         reason = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
 
         class Meta:
@@ -283,7 +241,13 @@ class VehicleTransitionApi(APIView):
             401: UNAUTHENTICATED,
             403: NOT_FLEET_STAFF,
             404: VEHICLE_NOT_FOUND,
-            409: OpenApiResponse(description="The lifecycle does not allow this step from here."),
+            409: OpenApiResponse(
+                description=(
+                    "The step is not one staff may take from this status "
+                    "(`illegal_transition`), or a trip holds the vehicle and it may only go "
+                    "offline until that trip ends (`vehicle_held_by_trip`, naming the trip)."
+                )
+            ),
         },
     )
     def post(self, request: Request, vehicle_id: UUID) -> Response:
@@ -307,8 +271,8 @@ class VehicleHistoryApi(APIView):
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.UUIDField()
-        from_status = VehicleStatusField()
-        to_status = VehicleStatusField()
+        from_status = serializers.ChoiceField(choices=VehicleStatus.choices)
+        to_status = serializers.ChoiceField(choices=VehicleStatus.choices)
         reason = serializers.CharField()
         changed_by = serializers.UUIDField(source="changed_by_id", allow_null=True)
         at = serializers.DateTimeField()
@@ -343,14 +307,23 @@ class TelemetryReadingInputSerializer(serializers.Serializer):
     latitude = latitude_field()
     longitude = longitude_field()
     battery_pct = serializers.IntegerField(min_value=0, max_value=100)
-    odometer_km = RoundingDecimalField(max_digits=10, decimal_places=2, min_value=Decimal(0))
-    speed_kph = RoundingDecimalField(
-        max_digits=5,
-        decimal_places=1,
+    # No places limit: sensors send long floats, which the service rounds to what it stores.
+    odometer_km = serializers.DecimalField(
+        max_digits=None,
+        decimal_places=None,
         min_value=Decimal(0),
+        max_value=ODOMETER_MAX_KM,
+        help_text=f"Kilometres, 0 to {ODOMETER_MAX_KM}, rounded to 0.01.",
+    )
+    speed_kph = serializers.DecimalField(
+        max_digits=None,
+        decimal_places=None,
+        min_value=Decimal(0),
+        max_value=SPEED_MAX_KPH,
         required=False,
         allow_null=True,
         default=None,
+        help_text=f"Kilometres per hour, 0 to {SPEED_MAX_KPH}, rounded to 0.1.",
     )
 
     class Meta:

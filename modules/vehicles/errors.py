@@ -11,6 +11,16 @@ class NoVehicleAvailable(Conflict):
     code = "no_vehicle_available"
 
 
+class VehicleHeldByTrip(Conflict):
+    """The vehicle belongs to a trip other than the one asking (or to a trip at all).
+
+    A vehicle a trip holds moves only through that trip's steps; the message names the trip,
+    which must be completed or cancelled before the vehicle is free again.
+    """
+
+    code = "vehicle_held_by_trip"
+
+
 class TelemetryRejected(InvalidRequest):
     """Some readings of a batch are not acceptable; nothing of the batch was stored.
 

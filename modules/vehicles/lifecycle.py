@@ -1,12 +1,18 @@
-"""The vehicle status lifecycle: the states and the only steps allowed between them.
+"""The vehicle status lifecycle: the states, every step between them, and who may take which.
 
-This table is the single source of truth; services consult it before every status change,
-so the REST API, the admin and other modules all obey the same rules.
+``VEHICLE_LIFECYCLE`` is the single table of steps; services check it before every status
+change, so the REST API, the admin and other modules all obey the same rules.
+
+Four of its steps belong to the trip that holds the vehicle (``TRIP_STEPS``: reserve, start,
+release, end), taken only through the trip services, which also record the trip on the vehicle.
+Everything else in the table is a step staff may take by hand (``MANUAL_LIFECYCLE``): they move
+vehicles among available, charging, maintenance and offline, and may take a reserved or
+travelling vehicle offline when it stops answering, but never put one into a trip's statuses.
 """
 
 from django.db import models
 
-from monolith.platform.errors import IllegalTransition
+from monolith.platform.lifecycle import Lifecycle
 
 
 class VehicleStatus(models.TextChoices):
@@ -19,40 +25,37 @@ class VehicleStatus(models.TextChoices):
     OFFLINE = "offline", "offline"
 
 
-ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
-    VehicleStatus.AVAILABLE: frozenset(
-        {
-            VehicleStatus.RESERVED,
-            VehicleStatus.CHARGING,
-            VehicleStatus.MAINTENANCE,
-            VehicleStatus.OFFLINE,
-        }
-    ),
-    VehicleStatus.RESERVED: frozenset(
-        {VehicleStatus.AVAILABLE, VehicleStatus.IN_TRIP, VehicleStatus.OFFLINE}
-    ),
-    VehicleStatus.IN_TRIP: frozenset({VehicleStatus.AVAILABLE, VehicleStatus.OFFLINE}),
-    VehicleStatus.CHARGING: frozenset(
-        {VehicleStatus.AVAILABLE, VehicleStatus.MAINTENANCE, VehicleStatus.OFFLINE}
-    ),
-    VehicleStatus.MAINTENANCE: frozenset({VehicleStatus.AVAILABLE, VehicleStatus.OFFLINE}),
-    VehicleStatus.OFFLINE: frozenset({VehicleStatus.AVAILABLE, VehicleStatus.MAINTENANCE}),
-}
+S = VehicleStatus
 
+VEHICLE_LIFECYCLE = Lifecycle(
+    subject="vehicle",
+    transitions={
+        S.AVAILABLE: {S.RESERVED, S.CHARGING, S.MAINTENANCE, S.OFFLINE},
+        S.RESERVED: {S.AVAILABLE, S.IN_TRIP, S.OFFLINE},
+        S.IN_TRIP: {S.AVAILABLE, S.OFFLINE},
+        S.CHARGING: {S.AVAILABLE, S.MAINTENANCE, S.OFFLINE},
+        S.MAINTENANCE: {S.AVAILABLE, S.OFFLINE},
+        S.OFFLINE: {S.AVAILABLE, S.MAINTENANCE},
+    },
+)
 
-def transition_allowed(current: str, wanted: str) -> bool:
-    return wanted in ALLOWED_TRANSITIONS.get(current, frozenset())
+# The steps only the trip holding the vehicle takes: reserve, start, release and end.
+TRIP_STEPS: frozenset[tuple[str, str]] = frozenset(
+    {
+        (S.AVAILABLE, S.RESERVED),
+        (S.RESERVED, S.IN_TRIP),
+        (S.RESERVED, S.AVAILABLE),
+        (S.IN_TRIP, S.AVAILABLE),
+    }
+)
 
+# While a trip holds a vehicle it is in one of these (offline: it stopped answering mid-way).
+TRIP_HELD_STATUSES: frozenset[str] = frozenset({S.RESERVED, S.IN_TRIP, S.OFFLINE})
 
-def transition_check(current: str, wanted: str) -> None:
-    """Raise ``IllegalTransition`` naming both states unless ``current`` may become ``wanted``."""
-    # str() turns a VehicleStatus member into its plain value, so messages read 'in_trip'.
-    current, wanted = str(current), str(wanted)
-    if transition_allowed(current, wanted):
-        return
-    allowed = sorted(ALLOWED_TRANSITIONS.get(current, frozenset()))
-    raise IllegalTransition(
-        f"A vehicle cannot go from {current!r} to {wanted!r}; "
-        f"from {current!r} it may go to: {', '.join(allowed) or 'nothing'}.",
-        field="status",
-    )
+MANUAL_LIFECYCLE = Lifecycle(
+    subject="vehicle moved by hand",
+    transitions={
+        current: {wanted for wanted in steps if (current, wanted) not in TRIP_STEPS}
+        for current, steps in VEHICLE_LIFECYCLE.transitions.items()
+    },
+)

@@ -7,7 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from modules.vehicles.lifecycle import VehicleStatus
+from modules.vehicles.lifecycle import TRIP_HELD_STATUSES, VehicleStatus
+from monolith.platform.geo import COORDINATE_PLACES
 
 # Semantic Versioning 2.0.0, as published at semver.org.
 SEMVER_PATTERN = (
@@ -25,8 +26,11 @@ BATTERY_VALIDATORS = [MinValueValidator(0), MaxValueValidator(100)]
 NAME_MAX_LENGTH = 64
 SEATS_MIN = 1
 SEATS_MAX = 9
-# Seven decimal places of a degree are about a centimetre: more than any sensor delivers.
-COORDINATE_DECIMAL_PLACES = 7
+# Six decimal places of a degree are about 11 cm, as every module stores positions.
+COORDINATE_MAX_DIGITS = COORDINATE_PLACES + 3
+# No road vehicle comes near ten million kilometres; a larger reading is a broken sensor.
+ODOMETER_MAX_KM = Decimal("9999999.99")
+SPEED_MAX_KPH = Decimal("500.0")
 
 
 class FirmwareRelease(models.Model):
@@ -63,20 +67,25 @@ class Vehicle(models.Model):
     )
     battery_pct = models.PositiveSmallIntegerField(default=100, validators=BATTERY_VALIDATORS)
     latitude = models.DecimalField(
-        max_digits=9,
-        decimal_places=COORDINATE_DECIMAL_PLACES,
+        max_digits=COORDINATE_MAX_DIGITS,
+        decimal_places=COORDINATE_PLACES,
         validators=LATITUDE_VALIDATORS,
         null=True,
         blank=True,
     )
     longitude = models.DecimalField(
-        max_digits=10,
-        decimal_places=COORDINATE_DECIMAL_PLACES,
+        max_digits=COORDINATE_MAX_DIGITS,
+        decimal_places=COORDINATE_PLACES,
         validators=LONGITUDE_VALIDATORS,
         null=True,
         blank=True,
     )
     last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The trip holding the vehicle (trips module, so an id and no foreign key). Only the trip
+    # services set and clear it; no one can hand a held vehicle to another trip.
+    current_trip_id = models.UUIDField(
+        "current trip", null=True, blank=True, help_text="The trip holding the vehicle, if any."
+    )
     firmware = models.ForeignKey(
         FirmwareRelease,
         on_delete=models.PROTECT,
@@ -115,6 +124,18 @@ class Vehicle(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(status__in=VehicleStatus.values), name="vehicles_status_valid"
+            ),
+            # Reserved and in_trip only ever for a trip; a held vehicle may also be offline.
+            models.CheckConstraint(
+                condition=Q(current_trip_id__isnull=False, status__in=sorted(TRIP_HELD_STATUSES))
+                | (
+                    Q(current_trip_id__isnull=True)
+                    & ~Q(status__in=[VehicleStatus.RESERVED, VehicleStatus.IN_TRIP])
+                ),
+                name="vehicles_trip_held_status",
+            ),
+            models.UniqueConstraint(
+                fields=["current_trip_id"], name="vehicles_one_vehicle_per_trip"
             ),
         ]
 
@@ -181,10 +202,14 @@ class TelemetryReading(models.Model):
     vehicle = models.ForeignKey(Vehicle, on_delete=models.CASCADE, related_name="readings")
     recorded_at = models.DateTimeField()
     latitude = models.DecimalField(
-        max_digits=9, decimal_places=COORDINATE_DECIMAL_PLACES, validators=LATITUDE_VALIDATORS
+        max_digits=COORDINATE_MAX_DIGITS,
+        decimal_places=COORDINATE_PLACES,
+        validators=LATITUDE_VALIDATORS,
     )
     longitude = models.DecimalField(
-        max_digits=10, decimal_places=COORDINATE_DECIMAL_PLACES, validators=LONGITUDE_VALIDATORS
+        max_digits=COORDINATE_MAX_DIGITS,
+        decimal_places=COORDINATE_PLACES,
+        validators=LONGITUDE_VALIDATORS,
     )
     battery_pct = models.PositiveSmallIntegerField(validators=BATTERY_VALIDATORS)
     odometer_km = models.DecimalField(

@@ -1,7 +1,13 @@
-"""Writes of the vehicles module: registration, lifecycle steps, firmware and telemetry."""
+"""Writes of the vehicles module: registration, lifecycle steps, firmware and telemetry.
+
+Two kinds of status change exist. The trip steps (reserve, start, release, end) are taken for
+one trip, record it on the vehicle and refuse a vehicle another trip holds. Manual changes
+(staff, or a module reporting a vehicle that stopped answering) take only the lifecycle's
+manual steps and never touch a vehicle a trip holds, except to take it offline.
+"""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -12,13 +18,20 @@ from django.db import IntegrityError, transaction
 from django.db.models import DecimalField, ExpressionWrapper, F, Value
 from django.utils import timezone
 
-from modules.vehicles.errors import NoVehicleAvailable, TelemetryRejected, VehicleNotFound
+from modules.vehicles.errors import (
+    NoVehicleAvailable,
+    TelemetryRejected,
+    VehicleHeldByTrip,
+    VehicleNotFound,
+)
 from modules.vehicles.events import VehicleRegistered, VehicleStatusChanged
-from modules.vehicles.lifecycle import VehicleStatus, transition_check
+from modules.vehicles.lifecycle import MANUAL_LIFECYCLE, VEHICLE_LIFECYCLE, VehicleStatus
 from modules.vehicles.models import (
     NAME_MAX_LENGTH,
+    ODOMETER_MAX_KM,
     SEATS_MAX,
     SEATS_MIN,
+    SPEED_MAX_KPH,
     FirmwareInstall,
     FirmwareRelease,
     TelemetryReading,
@@ -30,11 +43,17 @@ from modules.vehicles.thresholds import TELEMETRY_CLOCK_SKEW, low_battery_pct
 from modules.vehicles.vin import InvalidVin, vin_normalize
 from monolith.platform.errors import IllegalTransition, InvalidRequest
 from monolith.platform.events import publish
+from monolith.platform.geo import (
+    LATITUDE_LIMIT,
+    LONGITUDE_LIMIT,
+    coordinate_check,
+    position_check,
+)
+from monolith.platform.lifecycle import Lifecycle
 
 TELEMETRY_BATCH_MAX = 500
 ODOMETER_STEP = Decimal("0.01")
-LATITUDE_LIMIT = Decimal(90)
-LONGITUDE_LIMIT = Decimal(180)
+SPEED_STEP = Decimal("0.1")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,14 +75,12 @@ def _vehicle_locked(vehicle_id: UUID) -> Vehicle:
         raise VehicleNotFound(f"No vehicle has id {vehicle_id}.") from None
 
 
-def _position_check(latitude: Decimal | None, longitude: Decimal | None) -> None:
+def _optional_position_check(latitude: Decimal | None, longitude: Decimal | None) -> None:
     if (latitude is None) != (longitude is None):
         field = "longitude" if longitude is None else "latitude"
         raise InvalidRequest("Give both latitude and longitude, or neither.", field=field)
-    if latitude is not None and not -LATITUDE_LIMIT <= latitude <= LATITUDE_LIMIT:
-        raise InvalidRequest("Latitude must be between -90 and 90.", field="latitude")
-    if longitude is not None and not -LONGITUDE_LIMIT <= longitude <= LONGITUDE_LIMIT:
-        raise InvalidRequest("Longitude must be between -180 and 180.", field="longitude")
+    if latitude is not None and longitude is not None:
+        position_check(latitude=latitude, longitude=longitude)
 
 
 def _seats_check(seats: int) -> None:
@@ -82,16 +99,36 @@ def _name_check(value: str, *, field: str) -> str:
     return cleaned
 
 
+def _held_by_check(vehicle: Vehicle, trip_id: UUID) -> None:
+    """Refuse a trip step on a vehicle that ``trip_id`` does not hold, naming the holder."""
+    if vehicle.current_trip_id == trip_id:
+        return
+    holder = (
+        f"trip {vehicle.current_trip_id}"
+        if vehicle.current_trip_id is not None
+        else "no trip (it is not reserved for one)"
+    )
+    raise VehicleHeldByTrip(f"Vehicle {vehicle.vin} is held by {holder}, not by trip {trip_id}.")
+
+
 def _status_change(
-    *, vehicle: Vehicle, to_status: str, reason: str, changed_by: Any | None
+    *,
+    vehicle: Vehicle,
+    to_status: str,
+    reason: str,
+    changed_by: Any | None,
+    lifecycle: Lifecycle = VEHICLE_LIFECYCLE,
 ) -> Vehicle:
-    """Move a locked ``vehicle`` to ``to_status`` if the lifecycle allows it, with history."""
+    """Move a locked ``vehicle`` to ``to_status`` if ``lifecycle`` allows it, with history.
+
+    The vehicle's ``current_trip_id``, set or cleared by the caller, is saved with the status.
+    """
     to_status = str(to_status)
-    transition_check(vehicle.status, to_status)
+    lifecycle.check(vehicle.status, to_status)
     from_status = vehicle.status
     now = timezone.now()
     vehicle.status = to_status
-    vehicle.save(update_fields=["status", "updated_at"])
+    vehicle.save(update_fields=["status", "current_trip_id", "updated_at"])
     VehicleStatusChange.objects.create(
         vehicle=vehicle,
         from_status=from_status,
@@ -134,7 +171,7 @@ def vehicle_register(
     _seats_check(seats)
     if not 0 <= battery_pct <= 100:
         raise InvalidRequest("Battery charge is a percentage, 0 to 100.", field="battery_pct")
-    _position_check(latitude, longitude)
+    _optional_position_check(latitude, longitude)
     if Vehicle.objects.filter(vin=normalized).exists():
         raise InvalidRequest(f"A vehicle with VIN {normalized} is already registered.", field="vin")
     vehicle = Vehicle(
@@ -197,14 +234,32 @@ def vehicle_update(
 def vehicle_transition(
     *, vehicle_id: UUID, status: str, reason: str = "", changed_by: Any | None = None
 ) -> Vehicle:
-    """Move a vehicle to ``status``; raises ``IllegalTransition`` if the lifecycle forbids it."""
+    """Move a vehicle to ``status`` by hand: staff, or a module reporting it went quiet.
+
+    Only the lifecycle's manual steps are allowed (``IllegalTransition`` otherwise). A vehicle
+    a trip holds may only be taken offline (``VehicleHeldByTrip`` otherwise): it is free again
+    when its trip is completed or cancelled, never because someone said so.
+    """
     if status not in VehicleStatus.values:
         raise InvalidRequest(
             f"{status!r} is not a vehicle status; use one of {', '.join(VehicleStatus.values)}.",
             field="status",
         )
     vehicle = _vehicle_locked(vehicle_id)
-    return _status_change(vehicle=vehicle, to_status=status, reason=reason, changed_by=changed_by)
+    if vehicle.current_trip_id is not None and status != VehicleStatus.OFFLINE:
+        raise VehicleHeldByTrip(
+            f"This vehicle is held by trip {vehicle.current_trip_id} ({vehicle.status!r}), so "
+            f"it cannot go to {status!r} by hand; complete or cancel that trip first. "
+            "Until then it may only be taken offline.",
+            field="status",
+        )
+    return _status_change(
+        vehicle=vehicle,
+        to_status=status,
+        reason=reason,
+        changed_by=changed_by,
+        lifecycle=MANUAL_LIFECYCLE,
+    )
 
 
 @transaction.atomic
@@ -213,16 +268,22 @@ def vehicle_reserve_nearest(
     latitude: Decimal,
     longitude: Decimal,
     seats: int = 1,
+    trip_id: UUID,
     changed_by: Any | None = None,
 ) -> Vehicle:
-    """Reserve the nearest available vehicle with the seats and the charge for a trip.
+    """Reserve the nearest available vehicle with the seats and the charge for ``trip_id``.
 
     Vehicles locked by a concurrent reservation are skipped rather than waited for, so two
     callers never get the same vehicle and neither blocks the other.
     """
-    _position_check(latitude, longitude)
+    position_check(latitude=latitude, longitude=longitude)
     if seats < SEATS_MIN:
         raise InvalidRequest("Ask for at least one seat.", field="seats")
+    held = Vehicle.objects.filter(current_trip_id=trip_id).values_list("vin", flat=True).first()
+    if held is not None:
+        raise VehicleHeldByTrip(
+            f"Trip {trip_id} already holds vehicle {held}; release it before reserving another."
+        )
     # Squared degrees are not kilometres, but over a city they order vehicles the same way.
     distance = ExpressionWrapper(
         (F("latitude") - Value(latitude)) * (F("latitude") - Value(latitude))
@@ -246,68 +307,96 @@ def vehicle_reserve_nearest(
         raise NoVehicleAvailable(
             f"No available vehicle with {seats} seat(s) and enough charge is free right now."
         )
+    vehicle.current_trip_id = trip_id
     return _status_change(
         vehicle=vehicle,
         to_status=VehicleStatus.RESERVED,
-        reason="reserved for a trip",
+        reason=f"reserved for trip {trip_id}",
         changed_by=changed_by,
     )
 
 
 @transaction.atomic
-def vehicle_release(*, vehicle_id: UUID, changed_by: Any | None = None) -> Vehicle:
-    """Give back a reservation; releasing an already available vehicle changes nothing."""
+def vehicle_release(*, vehicle_id: UUID, trip_id: UUID, changed_by: Any | None = None) -> Vehicle:
+    """``trip_id`` gives its reserved vehicle back; a vehicle it does not hold is left alone.
+
+    A vehicle that went offline while reserved stays offline, no longer held.
+    """
     vehicle = _vehicle_locked(vehicle_id)
-    if vehicle.status == VehicleStatus.AVAILABLE:
+    if vehicle.current_trip_id != trip_id:
         return vehicle
-    if vehicle.status != VehicleStatus.RESERVED:
+    if vehicle.status == VehicleStatus.IN_TRIP:
         raise IllegalTransition(
-            f"Only a reserved vehicle can be released: this one is {vehicle.status!r}, "
-            f"so it cannot go to 'available' this way.",
+            f"Vehicle {vehicle.vin} is 'in_trip' for trip {trip_id}, so it cannot go to "
+            "'available' by a release; a started trip ends instead.",
             field="status",
         )
+    vehicle.current_trip_id = None
+    if vehicle.status == VehicleStatus.OFFLINE:
+        # It stopped answering while reserved; it stays offline until staff bring it back.
+        vehicle.save(update_fields=["current_trip_id", "updated_at"])
+        return vehicle
     return _status_change(
         vehicle=vehicle,
         to_status=VehicleStatus.AVAILABLE,
-        reason="reservation released",
+        reason=f"released by trip {trip_id}",
         changed_by=changed_by,
     )
 
 
 @transaction.atomic
-def vehicle_start_trip(*, vehicle_id: UUID, changed_by: Any | None = None) -> Vehicle:
-    """The reserved vehicle sets off."""
+def vehicle_start_trip(
+    *, vehicle_id: UUID, trip_id: UUID, changed_by: Any | None = None
+) -> Vehicle:
+    """The vehicle reserved for ``trip_id`` sets off."""
     vehicle = _vehicle_locked(vehicle_id)
+    _held_by_check(vehicle, trip_id)
     return _status_change(
         vehicle=vehicle,
         to_status=VehicleStatus.IN_TRIP,
-        reason="trip started",
+        reason=f"trip {trip_id} started",
         changed_by=changed_by,
     )
 
 
 @transaction.atomic
 def vehicle_end_trip(
-    *, vehicle_id: UUID, distance_km: Decimal, changed_by: Any | None = None
+    *, vehicle_id: UUID, trip_id: UUID, distance_km: Decimal, changed_by: Any | None = None
 ) -> Vehicle:
-    """The trip is over: the vehicle is available again and its odometer grows by the distance."""
-    if distance_km < 0:
-        raise InvalidRequest("A trip's distance cannot be negative.", field="distance_km")
+    """``trip_id`` is over: its vehicle is free again and its odometer grows by the distance.
+
+    The vehicle becomes available, unless it went offline during the trip: then it stays
+    offline, no longer held, until staff bring it back.
+    """
+    if not distance_km.is_finite() or distance_km < 0:
+        raise InvalidRequest(
+            "A trip's distance is a number of kilometres, 0 or more.", field="distance_km"
+        )
     vehicle = _vehicle_locked(vehicle_id)
-    if vehicle.status != VehicleStatus.IN_TRIP:
+    _held_by_check(vehicle, trip_id)
+    if vehicle.status == VehicleStatus.RESERVED:
         raise IllegalTransition(
-            f"Only a vehicle in a trip can end one: this one is {vehicle.status!r}, "
-            f"so it cannot go to 'available' by ending a trip.",
+            f"Only a vehicle in a trip can end one: vehicle {vehicle.vin} is 'reserved', "
+            "so it cannot go to 'available' by ending a trip; release it instead.",
             field="status",
         )
-    vehicle.odometer_km = vehicle.odometer_km + distance_km.quantize(
-        ODOMETER_STEP, rounding=ROUND_HALF_UP
-    )
+    odometer = vehicle.odometer_km + distance_km.quantize(ODOMETER_STEP, rounding=ROUND_HALF_UP)
+    if odometer > ODOMETER_MAX_KM:
+        raise InvalidRequest(
+            f"{distance_km} km would take the odometer past {ODOMETER_MAX_KM} km.",
+            field="distance_km",
+        )
+    vehicle.odometer_km = odometer
+    vehicle.current_trip_id = None
+    if vehicle.status == VehicleStatus.OFFLINE:
+        # It stopped answering mid-way; it stays offline until staff bring it back.
+        vehicle.save(update_fields=["odometer_km", "current_trip_id", "updated_at"])
+        return vehicle
     vehicle.save(update_fields=["odometer_km", "updated_at"])
     return _status_change(
         vehicle=vehicle,
         to_status=VehicleStatus.AVAILABLE,
-        reason=f"trip ended after {distance_km} km",
+        reason=f"trip {trip_id} ended after {distance_km} km",
         changed_by=changed_by,
     )
 
@@ -364,17 +453,34 @@ def _reading_problems(reading: TelemetryInput, *, latest_allowed: datetime) -> d
         problems["recorded_at"] = ["Give the time with its timezone."]
     elif reading.recorded_at > latest_allowed:
         problems["recorded_at"] = ["This time is in the future; check the vehicle's clock."]
-    if not -LATITUDE_LIMIT <= reading.latitude <= LATITUDE_LIMIT:
-        problems["latitude"] = ["Latitude must be between -90 and 90."]
-    if not -LONGITUDE_LIMIT <= reading.longitude <= LONGITUDE_LIMIT:
-        problems["longitude"] = ["Longitude must be between -180 and 180."]
+    for field, value, limit in (
+        ("latitude", reading.latitude, LATITUDE_LIMIT),
+        ("longitude", reading.longitude, LONGITUDE_LIMIT),
+    ):
+        try:
+            coordinate_check(value=value, limit=limit, field=field)
+        except InvalidRequest as exc:
+            problems[field] = [exc.message]
     if not 0 <= reading.battery_pct <= 100:
         problems["battery_pct"] = ["Battery charge is a percentage, 0 to 100."]
-    if reading.odometer_km < 0:
-        problems["odometer_km"] = ["An odometer cannot be negative."]
-    if reading.speed_kph is not None and reading.speed_kph < 0:
-        problems["speed_kph"] = ["A speed cannot be negative."]
+    if not reading.odometer_km.is_finite() or not 0 <= reading.odometer_km <= ODOMETER_MAX_KM:
+        problems["odometer_km"] = [f"An odometer reads between 0 and {ODOMETER_MAX_KM} km."]
+    if reading.speed_kph is not None and (
+        not reading.speed_kph.is_finite() or not 0 <= reading.speed_kph <= SPEED_MAX_KPH
+    ):
+        problems["speed_kph"] = [f"A speed is between 0 and {SPEED_MAX_KPH} km/h."]
     return problems
+
+
+def _reading_rounded(reading: TelemetryInput) -> TelemetryInput:
+    """The reading at the precision it is stored with (sensors send long floats)."""
+    return replace(
+        reading,
+        odometer_km=reading.odometer_km.quantize(ODOMETER_STEP, rounding=ROUND_HALF_UP),
+        speed_kph=None
+        if reading.speed_kph is None
+        else reading.speed_kph.quantize(SPEED_STEP, rounding=ROUND_HALF_UP),
+    )
 
 
 @transaction.atomic
@@ -395,6 +501,7 @@ def vehicle_telemetry_ingest(*, vehicle_id: UUID, readings: Sequence[TelemetryIn
     errors = [_reading_problems(reading, latest_allowed=latest_allowed) for reading in readings]
     if any(errors):
         raise TelemetryRejected(errors)
+    readings = [_reading_rounded(reading) for reading in readings]
 
     in_time_order = sorted(range(len(readings)), key=lambda index: readings[index].recorded_at)
     highest = vehicle.odometer_km

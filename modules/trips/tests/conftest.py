@@ -11,8 +11,7 @@ from modules.trips import services
 from modules.trips.events import TripCompleted
 from modules.trips.models import Trip
 from modules.vehicles import api as vehicles_api
-from modules.vehicles.vin import vin_check_digit
-from monolith.platform import events as platform_events
+from monolith.platform.events import subscriptions_only
 
 # Berlin, Alexanderplatz, and a short ride away.
 ORIGIN = {"origin_latitude": Decimal("52.521918"), "origin_longitude": Decimal("13.413215")}
@@ -26,20 +25,18 @@ _serials: Iterator[int] = itertools.count(1)
 
 
 def valid_vin(serial: int) -> str:
-    raw = f"1M8GDM9A0KP{serial:06d}"
-    return raw[:8] + vin_check_digit(raw) + raw[9:]
+    return vehicles_api.vin_complete(f"1M8GDM9A0KP{serial:06d}")
 
 
 @pytest.fixture(autouse=True)
-def trip_completed_subscribers(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+def no_other_trip_completed_subscribers() -> Iterator[None]:
     """Keep other modules' ``TripCompleted`` handlers (billing's invoicing) out of these tests.
 
-    Trips does not depend on billing; billing tests its own handler. The platform has no
-    unsubscribe, so the subscriber list is swapped for an empty one that monkeypatch puts back.
+    Trips does not depend on billing; billing tests its own handler. A test may subscribe its
+    own recorder; it is gone again after the test.
     """
-    subscribers: list[Any] = []
-    monkeypatch.setitem(platform_events._subscribers, TripCompleted, subscribers)
-    return subscribers
+    with subscriptions_only(TripCompleted):
+        yield
 
 
 @pytest.fixture

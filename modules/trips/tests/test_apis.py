@@ -462,7 +462,8 @@ def test_completing_an_assigned_trip_is_a_conflict(
     )
 
     assert response.status_code == 409
-    assert response.json()["detail"] == "A trip that is assigned cannot become completed."
+    assert response.json()["code"] == "illegal_transition"
+    assert "from 'assigned' to 'completed'" in response.json()["detail"]
 
 
 # --- POST /{id}/cancel/ ---------------------------------------------------------------------
@@ -528,4 +529,77 @@ def test_cancelling_a_running_trip_is_a_conflict(
     response = client_for(rider).post(url(running_trip, "cancel"), {"reason": "rider_changed_mind"})
 
     assert response.status_code == 409
-    assert response.json()["detail"] == "A trip that is in_progress cannot become cancelled."
+    assert response.json()["code"] == "illegal_transition"
+    assert "from 'in_progress' to 'cancelled'" in response.json()["detail"]
+
+
+# --- huge numbers are a 400 naming the field, never a 500 ------------------------------------
+
+HUGE = [10**40, 1e40, "1e25", "-1e40", 99999999999]
+
+
+@pytest.mark.parametrize("value", HUGE)
+@pytest.mark.parametrize("field", list(ROUTE_BODY))
+def test_request_refuses_huge_coordinates(
+    client_for: ClientFor, rider: Any, vehicle: Any, field: str, value: Any
+) -> None:
+    response = client_for(rider).post(TRIPS, {**ROUTE_BODY, field: value}, format="json")
+
+    assert response.status_code == 400, response.content
+    assert field in response.json()
+    assert not Trip.objects.exists()
+
+
+@pytest.mark.parametrize("value", HUGE)
+@pytest.mark.parametrize(
+    ("action", "field"),
+    [
+        ("positions", "latitude"),
+        ("positions", "longitude"),
+        ("complete", "distance_km"),
+        ("complete", "duration_seconds"),
+    ],
+)
+def test_running_trip_endpoints_refuse_huge_numbers(
+    client_for: ClientFor, running_trip: Trip, staff: Any, action: str, field: str, value: Any
+) -> None:
+    body = (
+        position_body()
+        if action == "positions"
+        else {"distance_km": "8.20", "duration_seconds": 1200}
+    )
+
+    response = client_for(staff).post(
+        url(running_trip, action), {**body, field: value}, format="json"
+    )
+
+    assert response.status_code == 400, response.content
+    assert field in response.json()
+    assert not TripPosition.objects.exists()
+    running_trip.refresh_from_db()
+    assert running_trip.status == TripStatus.IN_PROGRESS
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"distance_km": "2000.01", "duration_seconds": 60}, "distance_km"),
+        ({"distance_km": "2", "duration_seconds": 7 * 24 * 3600 + 1}, "duration_seconds"),
+    ],
+)
+def test_complete_refuses_a_trip_beyond_the_bounds(
+    client_for: ClientFor, running_trip: Trip, staff: Any, body: dict[str, Any], field: str
+) -> None:
+    response = client_for(staff).post(url(running_trip, "complete"), body, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+def test_complete_accepts_the_bounds(client_for: ClientFor, running_trip: Trip, staff: Any) -> None:
+    body = {"distance_km": "2000.00", "duration_seconds": 7 * 24 * 3600}
+
+    response = client_for(staff).post(url(running_trip, "complete"), body, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["distance_km"] == "2000.00"

@@ -1,4 +1,4 @@
-"""Concurrent requests by one rider: the database decides, and the loser gets a clean 409."""
+"""Concurrent requests: the database decides, and the loser gets a clean 409."""
 
 import threading
 from collections.abc import Callable
@@ -13,6 +13,7 @@ from modules.trips.models import Trip, TripStatus
 from modules.trips.tests.conftest import ROUTE
 from modules.users import api as users_api
 from modules.vehicles import api as vehicles_api
+from monolith.platform.access import Role
 
 
 @pytest.mark.django_db(transaction=True)
@@ -56,3 +57,33 @@ def test_a_request_racing_an_uncommitted_one_is_refused(
         for vehicle in (first_vehicle, second_vehicle)
     )
     assert statuses == ["available", "reserved"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_riders_booking_at_once_never_share_a_vehicle(
+    make_user: Callable[..., Any],
+    make_vehicle: Callable[..., Any],
+    run_together: Callable[..., list[Any]],
+) -> None:
+    """Five riders race for three vehicles: three trips, one vehicle each, two clean 409s."""
+    vehicles = {make_vehicle().id for _ in range(3)}
+    riders = [make_user(f"rider-racer-{n}", Role.RIDER) for n in range(5)]
+    for rider in riders:
+        users_api.rider_get(rider_id=rider.id)
+
+    def request_for(rider_id: Any) -> Callable[[], Any]:
+        return lambda: services.trip_request(rider_id=rider_id, **ROUTE)
+
+    outcomes = run_together(*(request_for(rider.id) for rider in riders))
+
+    trips = [outcome for outcome in outcomes if isinstance(outcome, Trip)]
+    refused = [outcome for outcome in outcomes if not isinstance(outcome, Trip)]
+    assert len(trips) == 3
+    assert {trip.vehicle_id for trip in trips} == vehicles
+    assert all(isinstance(outcome, vehicles_api.NoVehicleAvailable) for outcome in refused)
+    assert len(refused) == 2
+    for trip in trips:
+        assert trip.vehicle_id is not None
+        held = vehicles_api.vehicle_get(vehicle_id=trip.vehicle_id)
+        assert (held.status, held.current_trip_id) == ("reserved", trip.id)
+    assert Trip.objects.count() == 3

@@ -4,11 +4,7 @@ import itertools
 
 import pytest
 
-from modules.trips.lifecycle import (
-    TRIP_TRANSITIONS,
-    trip_transition_allowed,
-    trip_transition_check,
-)
+from modules.trips.lifecycle import TRIP_LIFECYCLE
 from modules.trips.models import TripStatus
 from monolith.platform.errors import IllegalTransition
 
@@ -24,7 +20,7 @@ ALLOWED = {
 
 def test_table_covers_every_status() -> None:
     """Every status has an entry, so no state is forgotten."""
-    assert set(TRIP_TRANSITIONS) == set(TripStatus.values)
+    assert set(TRIP_LIFECYCLE.transitions) == set(TripStatus.values)
 
 
 @pytest.mark.parametrize(
@@ -32,23 +28,25 @@ def test_table_covers_every_status() -> None:
 )
 def test_only_listed_transitions_are_allowed(current: str, wanted: str) -> None:
     expected = (current, wanted) in ALLOWED
-    assert trip_transition_allowed(current=current, wanted=wanted) is expected
+    assert TRIP_LIFECYCLE.allowed(current, wanted) is expected
     if expected:
-        trip_transition_check(current=current, wanted=wanted)
+        TRIP_LIFECYCLE.check(current, wanted)
     else:
         with pytest.raises(IllegalTransition) as caught:
-            trip_transition_check(current=current, wanted=wanted)
-        assert current in caught.value.message
-        assert wanted in caught.value.message
+            TRIP_LIFECYCLE.check(current, wanted)
+        assert f"from '{current}' to '{wanted}'" in caught.value.message
 
 
-@pytest.mark.parametrize("final", ["completed", "cancelled"])
-def test_completed_and_cancelled_are_final(final: str) -> None:
-    assert TRIP_TRANSITIONS[final] == frozenset()
+@pytest.mark.parametrize("final", ["completed", "cancelled", "interrupted"])
+def test_completed_cancelled_and_interrupted_are_final(final: str) -> None:
+    assert TRIP_LIFECYCLE.next_states(final) == frozenset()
 
 
 def test_illegal_transition_maps_to_409() -> None:
     with pytest.raises(IllegalTransition) as caught:
-        trip_transition_check(current="completed", wanted="cancelled")
+        TRIP_LIFECYCLE.check("completed", "cancelled")
     assert caught.value.status == 409
-    assert caught.value.message == "A trip that is completed cannot become cancelled."
+    assert caught.value.message == (
+        "A trip cannot go from 'completed' to 'cancelled'; "
+        "from 'completed' it may go to: nothing (it is final)."
+    )

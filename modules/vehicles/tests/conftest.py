@@ -1,5 +1,6 @@
 """Fixtures of the vehicles tests: valid VINs and vehicles registered through the service."""
 
+import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from itertools import count
@@ -8,6 +9,7 @@ from typing import Any
 import pytest
 
 from modules.vehicles import services
+from modules.vehicles.lifecycle import VehicleStatus
 from modules.vehicles.models import Vehicle
 from modules.vehicles.vin import vin_check_digit
 
@@ -27,19 +29,26 @@ def vin() -> Callable[[], str]:
 
 @pytest.fixture
 def make_vehicle(db: Any, vin: Callable[[], str]) -> Callable[..., Vehicle]:
-    """Register a vehicle (Berlin by default) and, if asked, put it straight into ``status``."""
+    """Register a vehicle (Berlin by default) and, if asked, put it straight into ``status``.
+
+    A vehicle put into ``reserved`` or ``in_trip`` is held by a made-up trip, whose id is its
+    ``current_trip_id``.
+    """
 
     def make(status: str | None = None, **fields: Any) -> Vehicle:
         fields.setdefault("vin", vin())
         fields.setdefault("make", "Zoox")
         fields.setdefault("model", "Robotaxi")
         fields.setdefault("seats", 4)
-        fields.setdefault("latitude", Decimal("52.5200000"))
-        fields.setdefault("longitude", Decimal("13.4050000"))
+        fields.setdefault("latitude", Decimal("52.520000"))
+        fields.setdefault("longitude", Decimal("13.405000"))
         vehicle = services.vehicle_register(**fields)
         if status is not None and status != vehicle.status:
             # Set up the state directly: walking the lifecycle is what other tests check.
-            Vehicle.objects.filter(pk=vehicle.pk).update(status=status)
+            held = status in {VehicleStatus.RESERVED, VehicleStatus.IN_TRIP}
+            Vehicle.objects.filter(pk=vehicle.pk).update(
+                status=status, current_trip_id=uuid.uuid4() if held else None
+            )
             vehicle.refresh_from_db()
         return vehicle
 

@@ -85,6 +85,7 @@ def test_send_to_maintenance_reports_changed_and_skipped(
     assert len(warnings) == 1
     assert busy.vin in warnings[0]
     assert "in_trip" in warnings[0]
+    assert f"held by trip {busy.current_trip_id}" in warnings[0]
     statuses = dict(Vehicle.objects.values_list("vin", "status"))
     assert statuses == {first.vin: "maintenance", second.vin: "maintenance", busy.vin: "in_trip"}
     changes = VehicleStatusChange.objects.filter(to_status="maintenance")
@@ -94,7 +95,7 @@ def test_send_to_maintenance_reports_changed_and_skipped(
 
 
 def test_mark_offline_and_available(staff_client: Client, make_vehicle: MakeVehicle) -> None:
-    vehicle = make_vehicle(status="reserved")
+    vehicle = make_vehicle(status="charging")
     staff_client.post(CHANGELIST, {"action": "mark_offline", "_selected_action": [str(vehicle.id)]})
     vehicle.refresh_from_db()
     assert vehicle.status == "offline"
@@ -106,6 +107,33 @@ def test_mark_offline_and_available(staff_client: Client, make_vehicle: MakeVehi
     vehicle.refresh_from_db()
     assert vehicle.status == "available"
     assert ("success", "1 vehicle marked available.") in _messages(response)
+
+
+@pytest.mark.parametrize("held_as", ["reserved", "in_trip"])
+def test_a_vehicle_a_trip_holds_is_not_made_available(
+    staff_client: Client, make_vehicle: MakeVehicle, held_as: str
+) -> None:
+    """Taken offline it stays the trip's; marking it available is refused, naming the trip."""
+    held = make_vehicle(status=held_as)
+    free = make_vehicle(status="maintenance")
+    staff_client.post(CHANGELIST, {"action": "mark_offline", "_selected_action": [str(held.id)]})
+    held.refresh_from_db()
+    assert (held.status, held.current_trip_id is not None) == ("offline", True)
+
+    response = staff_client.post(
+        CHANGELIST,
+        {"action": "mark_available", "_selected_action": [str(held.id), str(free.id)]},
+        follow=True,
+    )
+
+    messages = _messages(response)
+    assert ("success", "1 vehicle marked available.") in messages
+    warnings = [text for level, text in messages if level == "warning"]
+    assert len(warnings) == 1
+    assert held.vin in warnings[0]
+    assert f"held by trip {held.current_trip_id}" in warnings[0]
+    statuses = dict(Vehicle.objects.values_list("vin", "status"))
+    assert statuses == {held.vin: "offline", free.vin: "available"}
 
 
 def test_action_with_only_illegal_vehicles_only_warns(

@@ -107,8 +107,9 @@ class TestList:
         assert row["vin"] == vehicle.vin
         assert row["status"] == "available"
         assert row["firmware_version"] == "1.2.3"
-        assert row["latitude"] == "52.5200000"
+        assert row["latitude"] == "52.520000"
         assert row["odometer_km"] == "0.00"
+        assert row["current_trip_id"] is None
 
     def test_filters(self, api: APIClient, make_vehicle: MakeVehicle) -> None:
         available = make_vehicle(make="Zoox", battery_pct=90)
@@ -135,10 +136,13 @@ class TestList:
         assert vins(f"?search={offline.vin[-6:]}") == {offline.vin}
         assert vins("?search=zoo") == {available.vin}
 
-    def test_bad_filter_value_is_400(self, api: APIClient) -> None:
-        response = api.get(BASE + "?status=flying")
+    @pytest.mark.parametrize(
+        "query", ["status=flying", "low_battery=maybe", "stale=yes", "low_battery=1"]
+    )
+    def test_bad_filter_value_is_400_naming_it(self, api: APIClient, query: str) -> None:
+        response = api.get(f"{BASE}?{query}")
         assert response.status_code == 400
-        assert "status" in response.json()
+        assert list(response.json()) == [query.split("=")[0]]
 
     def test_ordering(self, api: APIClient, make_vehicle: MakeVehicle) -> None:
         low = make_vehicle(battery_pct=30)
@@ -193,7 +197,7 @@ class TestRegister:
         body = response.json()
         assert body["vin"] == make_vin(700)
         assert body["status"] == "available"
-        assert body["latitude"] == "52.5200066"
+        assert body["latitude"] == "52.520007"
         assert body["battery_pct"] == 77
         assert Vehicle.objects.get(pk=body["id"]).make == "Zoox"
 
@@ -282,18 +286,47 @@ class TestTransitions:
             staff,
         )
 
+    @pytest.mark.parametrize(
+        ("current", "wanted"),
+        [("maintenance", "charging"), ("available", "reserved"), ("available", "in_trip")],
+    )
     def test_illegal_is_409_naming_both_states(
-        self, api: APIClient, make_vehicle: MakeVehicle
+        self, api: APIClient, make_vehicle: MakeVehicle, current: str, wanted: str
     ) -> None:
-        vehicle = make_vehicle(status="in_trip")
-        response = api.post(f"{BASE}{vehicle.id}/transitions/", {"status": "charging"})
+        """Staff never put a vehicle into a trip's statuses; only a trip does."""
+        vehicle = make_vehicle(status=current)
+        response = api.post(f"{BASE}{vehicle.id}/transitions/", {"status": wanted})
         assert response.status_code == 409
         body = response.json()
         assert body["code"] == "illegal_transition"
-        assert "'in_trip'" in body["detail"]
-        assert "'charging'" in body["detail"]
+        assert f"moved by hand cannot go from '{current}' to '{wanted}'" in body["detail"]
         vehicle.refresh_from_db()
-        assert vehicle.status == "in_trip"
+        assert (vehicle.status, vehicle.current_trip_id) == (current, None)
+
+    @pytest.mark.parametrize("held_as", ["reserved", "in_trip"])
+    def test_a_vehicle_a_trip_holds_cannot_be_made_available(
+        self, api: APIClient, make_vehicle: MakeVehicle, held_as: str
+    ) -> None:
+        vehicle = make_vehicle(status=held_as)
+        response = api.post(f"{BASE}{vehicle.id}/transitions/", {"status": "available"})
+        assert response.status_code == 409
+        body = response.json()
+        assert body["code"] == "vehicle_held_by_trip"
+        assert str(vehicle.current_trip_id) in body["detail"]
+        assert str(vehicle.current_trip_id) in body["status"][0]
+        vehicle.refresh_from_db()
+        assert vehicle.status == held_as
+
+    def test_a_held_vehicle_taken_offline_stays_held(
+        self, api: APIClient, make_vehicle: MakeVehicle
+    ) -> None:
+        vehicle = make_vehicle(status="in_trip")
+        offline = api.post(f"{BASE}{vehicle.id}/transitions/", {"status": "offline"})
+        assert offline.status_code == 200
+        assert offline.json()["current_trip_id"] == str(vehicle.current_trip_id)
+        again = api.post(f"{BASE}{vehicle.id}/transitions/", {"status": "available"})
+        assert again.status_code == 409
+        assert again.json()["code"] == "vehicle_held_by_trip"
 
     def test_unknown_status_is_400(self, api: APIClient, make_vehicle: MakeVehicle) -> None:
         vehicle = make_vehicle()
@@ -443,3 +476,60 @@ class TestFirmware:
         services.firmware_release_create(version="1.4.2")
         response = api.post(f"{BASE}{uuid.uuid4()}/firmware/", {"version": "1.4.2"})
         assert response.status_code == 404
+
+
+HUGE = [10**40, 1e40, "1e25", "-1e40", "99999999999"]
+
+
+@pytest.mark.parametrize("value", HUGE)
+@pytest.mark.parametrize("field", ["latitude", "longitude", "seats", "battery_pct"])
+def test_register_refuses_huge_numbers_naming_the_field(
+    api: APIClient, field: str, value: Any
+) -> None:
+    body = {
+        "vin": make_vin(760),
+        "make": "Zoox",
+        "model": "R1",
+        "seats": 4,
+        "latitude": "52.5",
+        "longitude": "13.4",
+        field: value,
+    }
+    response = api.post(BASE, body, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()
+    assert not Vehicle.objects.exists()
+
+
+@pytest.mark.parametrize("value", HUGE)
+def test_update_refuses_huge_seats(api: APIClient, make_vehicle: MakeVehicle, value: Any) -> None:
+    vehicle = make_vehicle()
+    response = api.patch(f"{BASE}{vehicle.id}/", {"seats": value}, format="json")
+    assert response.status_code == 400, response.content
+    assert "seats" in response.json()
+
+
+@pytest.mark.parametrize("value", HUGE)
+@pytest.mark.parametrize(
+    "field", ["latitude", "longitude", "battery_pct", "odometer_km", "speed_kph"]
+)
+def test_telemetry_refuses_huge_numbers_naming_the_field(
+    api: APIClient, make_vehicle: MakeVehicle, field: str, value: Any
+) -> None:
+    vehicle = make_vehicle()
+    readings = [a_reading(2), a_reading(1, **{field: value})]
+    response = api.post(f"{BASE}{vehicle.id}/telemetry/", {"readings": readings}, format="json")
+    assert response.status_code == 400, response.content
+    errors = response.json()["readings"]
+    assert errors[0] == {}
+    assert list(errors[1]) == [field]
+    assert not TelemetryReading.objects.exists()
+
+
+def test_telemetry_rounds_long_sensor_values(api: APIClient, make_vehicle: MakeVehicle) -> None:
+    vehicle = make_vehicle()
+    reading = a_reading(1, odometer_km=110.456000001, speed_kph=31.44999999)
+    response = api.post(f"{BASE}{vehicle.id}/telemetry/", {"readings": [reading]}, format="json")
+    assert response.status_code == 200, response.content
+    stored = TelemetryReading.objects.get()
+    assert (stored.odometer_km, stored.speed_kph) == (Decimal("110.46"), Decimal("31.4"))

@@ -1,6 +1,7 @@
 """Concurrent reservations, each in its own database connection."""
 
 import threading
+import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -9,6 +10,7 @@ import pytest
 from django.db import connection, transaction
 
 from modules.vehicles import services
+from modules.vehicles.errors import NoVehicleAvailable
 from modules.vehicles.models import Vehicle, VehicleStatusChange
 
 WAIT_SECONDS = 5
@@ -26,7 +28,7 @@ def test_two_concurrent_reservations_never_get_the_same_vehicle(
 
     def reserve() -> Any:
         return services.vehicle_reserve_nearest(
-            latitude=Decimal("52.52"), longitude=Decimal("13.40")
+            latitude=Decimal("52.52"), longitude=Decimal("13.40"), trip_id=uuid.uuid4()
         ).id
 
     def first() -> None:
@@ -62,3 +64,30 @@ def test_two_concurrent_reservations_never_get_the_same_vehicle(
     assert results == {"first": nearest.id, "second": second.id, "second_did_not_block": True}
     assert set(Vehicle.objects.values_list("status", flat=True)) == {"reserved"}
     assert VehicleStatusChange.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_many_racing_trips_never_share_a_vehicle(
+    make_vehicle: Callable[..., Vehicle], run_together: Callable[..., list[Any]]
+) -> None:
+    """Six trips race for four vehicles: four win one each, the others hear none is free."""
+    vehicles = {make_vehicle().id for _ in range(4)}
+    trips = [uuid.uuid4() for _ in range(6)]
+
+    def reserve_for(trip_id: uuid.UUID) -> Callable[[], Any]:
+        return lambda: (
+            services.vehicle_reserve_nearest(
+                latitude=Decimal("52.52"), longitude=Decimal("13.40"), trip_id=trip_id
+            ).id
+        )
+
+    outcomes = run_together(*(reserve_for(trip_id) for trip_id in trips))
+
+    won = dict(zip(trips, outcomes, strict=True))
+    winners = {trip_id: vehicle for trip_id, vehicle in won.items() if vehicle in vehicles}
+    assert sorted(winners.values()) == sorted(vehicles)
+    losers = [outcome for outcome in outcomes if not isinstance(outcome, uuid.UUID)]
+    assert len(losers) == 2
+    assert all(isinstance(outcome, NoVehicleAvailable) for outcome in losers)
+    held = dict(Vehicle.objects.values_list("current_trip_id", "id"))
+    assert held == winners

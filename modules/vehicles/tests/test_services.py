@@ -8,7 +8,12 @@ import pytest
 from django.utils import timezone
 
 from modules.vehicles import services
-from modules.vehicles.errors import NoVehicleAvailable, TelemetryRejected, VehicleNotFound
+from modules.vehicles.errors import (
+    NoVehicleAvailable,
+    TelemetryRejected,
+    VehicleHeldByTrip,
+    VehicleNotFound,
+)
 from modules.vehicles.events import VehicleStatusChanged
 from modules.vehicles.lifecycle import VehicleStatus
 from modules.vehicles.models import (
@@ -109,13 +114,11 @@ class TestTransition:
     def test_records_history_and_publishes(self, make_vehicle: MakeVehicle, staff: Any) -> None:
         vehicle = make_vehicle()
         seen: list[VehicleStatusChanged] = []
-        events.subscribe(VehicleStatusChanged, seen.append, subscriber="test")
-        try:
+        with events.subscriptions_only(VehicleStatusChanged):
+            events.subscribe(VehicleStatusChanged, seen.append, subscriber="test")
             services.vehicle_transition(
                 vehicle_id=vehicle.id, status="maintenance", reason="brakes", changed_by=staff
             )
-        finally:
-            events._subscribers[VehicleStatusChanged].remove(("test", seen.append))
         vehicle.refresh_from_db()
         assert vehicle.status == "maintenance"
         change = VehicleStatusChange.objects.get(vehicle=vehicle)
@@ -128,12 +131,51 @@ class TestTransition:
         assert [(e.from_status, e.to_status) for e in seen] == [("available", "maintenance")]
 
     def test_illegal_transition_changes_nothing(self, make_vehicle: MakeVehicle) -> None:
-        vehicle = make_vehicle(status="in_trip")
-        with pytest.raises(IllegalTransition, match="'in_trip' to 'maintenance'"):
-            services.vehicle_transition(vehicle_id=vehicle.id, status="maintenance")
+        vehicle = make_vehicle(status="maintenance")
+        with pytest.raises(IllegalTransition, match="'maintenance' to 'charging'"):
+            services.vehicle_transition(vehicle_id=vehicle.id, status="charging")
         vehicle.refresh_from_db()
-        assert vehicle.status == "in_trip"
+        assert vehicle.status == "maintenance"
         assert not VehicleStatusChange.objects.exists()
+
+    @pytest.mark.parametrize("status", ["available", "maintenance", "charging"])
+    @pytest.mark.parametrize("held_as", ["reserved", "in_trip", "offline"])
+    def test_a_held_vehicle_only_goes_offline_by_hand(
+        self, make_vehicle: MakeVehicle, held_as: str, status: str
+    ) -> None:
+        """Only the trip holding a vehicle frees it; staff cannot hand it to another trip."""
+        vehicle = make_vehicle(status="in_trip" if held_as == "offline" else held_as)
+        if held_as == "offline":
+            services.vehicle_transition(vehicle_id=vehicle.id, status="offline")
+        changes = VehicleStatusChange.objects.count()
+        with pytest.raises(VehicleHeldByTrip) as caught:
+            services.vehicle_transition(vehicle_id=vehicle.id, status=status)
+        assert caught.value.status == 409
+        assert f"held by trip {vehicle.current_trip_id}" in caught.value.message
+        assert caught.value.field == "status"
+        vehicle.refresh_from_db()
+        assert vehicle.status == held_as
+        assert VehicleStatusChange.objects.count() == changes
+
+    @pytest.mark.parametrize("held_as", ["reserved", "in_trip"])
+    def test_a_held_vehicle_may_be_taken_offline(
+        self, make_vehicle: MakeVehicle, held_as: str
+    ) -> None:
+        vehicle = make_vehicle(status=held_as)
+        services.vehicle_transition(vehicle_id=vehicle.id, status="offline", reason="no signal")
+        trip_id = vehicle.current_trip_id
+        vehicle.refresh_from_db()
+        assert (vehicle.status, vehicle.current_trip_id) == ("offline", trip_id)
+
+    @pytest.mark.parametrize("wanted", ["reserved", "in_trip"])
+    def test_never_enters_a_trip_status_by_hand(
+        self, make_vehicle: MakeVehicle, wanted: str
+    ) -> None:
+        vehicle = make_vehicle()
+        with pytest.raises(IllegalTransition, match="by hand"):
+            services.vehicle_transition(vehicle_id=vehicle.id, status=wanted)
+        vehicle.refresh_from_db()
+        assert (vehicle.status, vehicle.current_trip_id) == ("available", None)
 
     def test_unknown_status_is_invalid(self, make_vehicle: MakeVehicle) -> None:
         vehicle = make_vehicle()
@@ -159,6 +201,12 @@ class TestUpdate:
             services.vehicle_update(vehicle_id=vehicle.id, seats=12)
 
 
+def reserve(trip_id: uuid.UUID | None = None, **fields: Any) -> Vehicle:
+    fields.setdefault("latitude", Decimal("52.52"))
+    fields.setdefault("longitude", Decimal("13.40"))
+    return services.vehicle_reserve_nearest(trip_id=trip_id or uuid.uuid4(), **fields)
+
+
 class TestTrips:
     def test_reserve_picks_nearest_fitting_vehicle(self, make_vehicle: MakeVehicle) -> None:
         far = make_vehicle(latitude=Decimal("48.1"), longitude=Decimal("11.5"))
@@ -167,35 +215,50 @@ class TestTrips:
         make_vehicle(latitude=Decimal("52.52"), longitude=Decimal("13.40"), battery_pct=19)
         make_vehicle(status="charging", latitude=Decimal("52.52"), longitude=Decimal("13.40"))
         make_vehicle(latitude=None, longitude=None)
+        trip_id = uuid.uuid4()
 
-        reserved = services.vehicle_reserve_nearest(
-            latitude=Decimal("52.52"), longitude=Decimal("13.40"), seats=4
-        )
+        reserved = reserve(trip_id, seats=4)
         assert reserved.id == near.id
         near.refresh_from_db()
-        assert near.status == "reserved"
-        assert VehicleStatusChange.objects.get(vehicle=near).to_status == "reserved"
+        assert (near.status, near.current_trip_id) == ("reserved", trip_id)
+        change = VehicleStatusChange.objects.get(vehicle=near)
+        assert change.to_status == "reserved"
+        assert str(trip_id) in change.reason
 
-        second = services.vehicle_reserve_nearest(
-            latitude=Decimal("52.52"), longitude=Decimal("13.40"), seats=4
-        )
-        assert second.id == far.id
+        assert reserve(seats=4).id == far.id
         with pytest.raises(NoVehicleAvailable):
-            services.vehicle_reserve_nearest(
-                latitude=Decimal("52.52"), longitude=Decimal("13.40"), seats=4
-            )
+            reserve(seats=4)
 
     def test_battery_exactly_at_threshold_is_reservable(self, make_vehicle: MakeVehicle) -> None:
         vehicle = make_vehicle(battery_pct=20)
-        reserved = services.vehicle_reserve_nearest(latitude=Decimal(0), longitude=Decimal(0))
-        assert reserved.id == vehicle.id
+        assert reserve(latitude=Decimal(0), longitude=Decimal(0)).id == vehicle.id
+
+    @pytest.mark.parametrize(
+        ("fields", "field"),
+        [
+            ({"latitude": Decimal("1e25")}, "latitude"),
+            ({"longitude": Decimal("-181")}, "longitude"),
+            ({"seats": 0}, "seats"),
+        ],
+    )
+    def test_reserve_checks_its_input(
+        self, make_vehicle: MakeVehicle, fields: dict[str, Any], field: str
+    ) -> None:
+        make_vehicle()
+        with pytest.raises(InvalidRequest) as caught:
+            reserve(**fields)
+        assert caught.value.field == field
 
     def test_full_trip_grows_odometer(self, make_vehicle: MakeVehicle) -> None:
         vehicle = make_vehicle(status="reserved")
-        services.vehicle_start_trip(vehicle_id=vehicle.id)
-        services.vehicle_end_trip(vehicle_id=vehicle.id, distance_km=Decimal("12.345"))
+        trip_id = vehicle.current_trip_id
+        assert trip_id is not None
+        services.vehicle_start_trip(vehicle_id=vehicle.id, trip_id=trip_id)
+        services.vehicle_end_trip(
+            vehicle_id=vehicle.id, trip_id=trip_id, distance_km=Decimal("12.345")
+        )
         vehicle.refresh_from_db()
-        assert vehicle.status == "available"
+        assert (vehicle.status, vehicle.current_trip_id) == ("available", None)
         assert vehicle.odometer_km == Decimal("12.35")
         steps = list(
             VehicleStatusChange.objects.filter(vehicle=vehicle)
@@ -205,35 +268,74 @@ class TestTrips:
         assert steps == [("reserved", "in_trip"), ("in_trip", "available")]
 
     def test_start_trip_needs_reservation(self, make_vehicle: MakeVehicle) -> None:
-        vehicle = make_vehicle()
-        with pytest.raises(IllegalTransition, match="'available' to 'in_trip'"):
-            services.vehicle_start_trip(vehicle_id=vehicle.id)
+        vehicle = make_vehicle(status="reserved")
+        trip_id = vehicle.current_trip_id
+        assert trip_id is not None
+        services.vehicle_transition(vehicle_id=vehicle.id, status="offline")
+        with pytest.raises(IllegalTransition, match="'offline' to 'in_trip'"):
+            services.vehicle_start_trip(vehicle_id=vehicle.id, trip_id=trip_id)
 
     def test_end_trip_needs_trip(self, make_vehicle: MakeVehicle) -> None:
         vehicle = make_vehicle(status="reserved")
+        assert vehicle.current_trip_id is not None
         with pytest.raises(IllegalTransition, match="'reserved'"):
-            services.vehicle_end_trip(vehicle_id=vehicle.id, distance_km=Decimal(1))
+            services.vehicle_end_trip(
+                vehicle_id=vehicle.id, trip_id=vehicle.current_trip_id, distance_km=Decimal(1)
+            )
         vehicle.refresh_from_db()
         assert vehicle.odometer_km == 0
 
-    def test_end_trip_refuses_negative_distance(self, make_vehicle: MakeVehicle) -> None:
+    @pytest.mark.parametrize("distance", ["-1", "NaN", "Infinity", "99999999"])
+    def test_end_trip_refuses_a_bad_distance(
+        self, make_vehicle: MakeVehicle, distance: str
+    ) -> None:
         vehicle = make_vehicle(status="in_trip")
+        assert vehicle.current_trip_id is not None
         with pytest.raises(InvalidRequest) as caught:
-            services.vehicle_end_trip(vehicle_id=vehicle.id, distance_km=Decimal(-1))
+            services.vehicle_end_trip(
+                vehicle_id=vehicle.id,
+                trip_id=vehicle.current_trip_id,
+                distance_km=Decimal(distance),
+            )
         assert caught.value.field == "distance_km"
+
+    def test_trip_ending_while_offline_leaves_it_offline(self, make_vehicle: MakeVehicle) -> None:
+        """The odometer grows and the trip lets go, but the vehicle still is not answering."""
+        vehicle = make_vehicle(status="in_trip")
+        trip_id = vehicle.current_trip_id
+        assert trip_id is not None
+        services.vehicle_transition(vehicle_id=vehicle.id, status="offline")
+        services.vehicle_end_trip(vehicle_id=vehicle.id, trip_id=trip_id, distance_km=Decimal(4))
+        vehicle.refresh_from_db()
+        assert (vehicle.status, vehicle.current_trip_id) == ("offline", None)
+        assert vehicle.odometer_km == Decimal("4.00")
+        services.vehicle_transition(vehicle_id=vehicle.id, status="available")
+        vehicle.refresh_from_db()
+        assert vehicle.status == "available"
 
     def test_release_is_idempotent(self, make_vehicle: MakeVehicle) -> None:
         vehicle = make_vehicle(status="reserved")
-        services.vehicle_release(vehicle_id=vehicle.id)
-        services.vehicle_release(vehicle_id=vehicle.id)
+        assert vehicle.current_trip_id is not None
+        services.vehicle_release(vehicle_id=vehicle.id, trip_id=vehicle.current_trip_id)
+        services.vehicle_release(vehicle_id=vehicle.id, trip_id=vehicle.current_trip_id)
         vehicle.refresh_from_db()
-        assert vehicle.status == "available"
+        assert (vehicle.status, vehicle.current_trip_id) == ("available", None)
         assert VehicleStatusChange.objects.filter(vehicle=vehicle).count() == 1
+
+    def test_release_while_offline_leaves_it_offline(self, make_vehicle: MakeVehicle) -> None:
+        vehicle = make_vehicle(status="reserved")
+        trip_id = vehicle.current_trip_id
+        assert trip_id is not None
+        services.vehicle_transition(vehicle_id=vehicle.id, status="offline")
+        services.vehicle_release(vehicle_id=vehicle.id, trip_id=trip_id)
+        vehicle.refresh_from_db()
+        assert (vehicle.status, vehicle.current_trip_id) == ("offline", None)
 
     def test_release_refuses_vehicle_in_trip(self, make_vehicle: MakeVehicle) -> None:
         vehicle = make_vehicle(status="in_trip")
+        assert vehicle.current_trip_id is not None
         with pytest.raises(IllegalTransition, match="'in_trip'"):
-            services.vehicle_release(vehicle_id=vehicle.id)
+            services.vehicle_release(vehicle_id=vehicle.id, trip_id=vehicle.current_trip_id)
 
 
 class TestFirmware:
@@ -345,9 +447,24 @@ class TestTelemetry:
         with pytest.raises(TelemetryRejected) as caught:
             services.vehicle_telemetry_ingest(
                 vehicle_id=vehicle.id,
-                readings=[reading(0, "1", battery_pct=120, latitude=Decimal("95"))],
+                readings=[
+                    reading(0, "1", battery_pct=120, latitude=Decimal("95")),
+                    reading(0, "1e40", longitude=Decimal("1e25"), speed_kph=Decimal("Infinity")),
+                ],
             )
         assert set(caught.value.errors[0]) == {"battery_pct", "latitude"}
+        assert set(caught.value.errors[1]) == {"odometer_km", "longitude", "speed_kph"}
+
+    def test_long_sensor_values_are_stored_rounded(self, make_vehicle: MakeVehicle) -> None:
+        vehicle = make_vehicle()
+        services.vehicle_telemetry_ingest(
+            vehicle_id=vehicle.id,
+            readings=[reading(1, "100.456000001", speed_kph=Decimal("31.4000000002"))],
+        )
+        stored = TelemetryReading.objects.get()
+        assert (stored.odometer_km, stored.speed_kph) == (Decimal("100.46"), Decimal("31.4"))
+        vehicle.refresh_from_db()
+        assert vehicle.odometer_km == Decimal("100.46")
 
     @pytest.mark.parametrize("size", [0, 501])
     def test_batch_size_is_bounded(self, make_vehicle: MakeVehicle, size: int) -> None:
