@@ -67,3 +67,36 @@ def test_demo_builds_a_fleet_with_billed_trips_and_a_second_run_changes_nothing(
 def test_a_negative_count_is_one_clear_error() -> None:
     with pytest.raises(CommandError, match="--vehicles must be 0 or more"):
         call_command("fleet_demo", "--vehicles", "-1")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_leaves_a_rider_who_is_riding_alone_and_tops_up_the_rest() -> None:
+    call_command("fleet_demo", *SMALL, stdout=StringIO())
+    rider = users_api.rider_find_by_username(username="rider02")
+    assert rider is not None
+    riding = trips_api.trip_request(
+        rider_id=rider.id,
+        origin_latitude=Decimal("52.52"),
+        origin_longitude=Decimal("13.40"),
+        destination_latitude=Decimal("52.50"),
+        destination_longitude=Decimal("13.45"),
+    )
+
+    out = StringIO()
+    call_command(
+        "fleet_demo", "--vehicles", "30", "--riders", "4", "--trips-per-rider", "3", stdout=out
+    )
+
+    assert trips_api.trip_get(trip_id=riding.id).status == "assigned"
+    assert "0 vehicles added, 4 riders, 3 trips completed" in out.getvalue()
+    completed = [
+        t for t in trips_api.trip_list_for_rider(rider_id=rider.id) if t.status == "completed"
+    ]
+    assert len(completed) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_with_no_vehicles_says_so_instead_of_failing() -> None:
+    err = StringIO()
+    call_command("fleet_demo", "--vehicles", "0", "--riders", "1", stdout=StringIO(), stderr=err)
+    assert "No vehicle is available" in err.getvalue()

@@ -170,29 +170,37 @@ class Command(BaseCommand):
                     password=RIDER_PASSWORD,
                     display_name=f"Demo Rider {number:02d}",
                 )
+                # Only for riders the demo creates: a rider's own later choices stay theirs.
+                card = "tok_chargeDeclined" if username in DECLINING_RIDERS else "tok_visa"
+                billing_api.payment_method_set(rider_id=rider.id, card_token=card)
             users_api.credit_top_up(
                 rider_id=rider.id, amount=Decimal("50.00"), reference="demo-welcome-credit"
             )
-            card = "tok_chargeDeclined" if username in DECLINING_RIDERS else "tok_visa"
-            billing_api.payment_method_set(rider_id=rider.id, card_token=card)
             riders.append(rider)
         return riders
 
     def _trips(self, rng: random.Random, riders: list[users_api.RiderSummary], each: int) -> int:
         added = 0
         for rider in riders:
-            done = len(trips_api.trip_list_for_rider(rider_id=rider.id, limit=each))
+            if trips_api.trip_active_for_rider(rider_id=rider.id) is not None:
+                continue  # someone is riding right now; the demo leaves them be
+            history = trips_api.trip_list_for_rider(rider_id=rider.id, limit=200)
+            done = sum(1 for trip in history if trip.status == "completed")
             for _ in range(done, each):
                 origin = _near_city(rng, spread=0.05)
                 destination = _near_city(rng, spread=0.05)
                 with transaction.atomic():
-                    trip = trips_api.trip_request(
-                        rider_id=rider.id,
-                        origin_latitude=origin[0],
-                        origin_longitude=origin[1],
-                        destination_latitude=destination[0],
-                        destination_longitude=destination[1],
-                    )
+                    try:
+                        trip = trips_api.trip_request(
+                            rider_id=rider.id,
+                            origin_latitude=origin[0],
+                            origin_longitude=origin[1],
+                            destination_latitude=destination[0],
+                            destination_longitude=destination[1],
+                        )
+                    except vehicles_api.NoVehicleAvailable:
+                        self.stderr.write("No vehicle is available for more demo trips.")
+                        return added
                     trips_api.trip_start(trip_id=trip.id)
                     trips_api.trip_complete(
                         trip_id=trip.id,
