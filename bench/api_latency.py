@@ -2,7 +2,7 @@
 
 Run inside the embedded environment (or with DATABASE_URL/CELERY_BROKER_URL set):
 
-    .venv/bin/python -m monolith.embedded -- .venv/bin/python bench/api_latency.py \
+    .venv/bin/python -m monolith.embedded -- .venv/bin/python -m bench.api_latency \
         --path "/api/v1/vehicles/?page_size=50" --requests 500
 
 It migrates, loads the demo data, starts gunicorn (production settings) on a free port, signs
@@ -13,35 +13,12 @@ connection and prints p50/p90/p99 in milliseconds. Nothing here asserts on time.
 import argparse
 import http.client
 import json
-import os
-import secrets
-import socket
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("gunicorn did not become healthy in time")
+from monolith.platform.deployable_process import ROOT, gunicorn_serving, production_environment
 
 
 def main() -> int:
@@ -54,37 +31,14 @@ def main() -> int:
     parser.add_argument("--workers", default="2")
     args = parser.parse_args()
 
-    python = sys.executable
-    env = dict(os.environ)
-    env.setdefault("SECRET_KEY", secrets.token_urlsafe(64))
-    env.update(
-        DJANGO_SETTINGS_MODULE="monolith.settings.production",
-        SECURE_SSL_REDIRECT="false",
-        WEB_CONCURRENCY=args.workers,
-        LOG_LEVEL="WARNING",
-    )
-    manage = [python, "manage.py"]
+    env = production_environment({"WEB_CONCURRENCY": args.workers, "LOG_LEVEL": "WARNING"})
+    manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--no-input", "-v0"], cwd=ROOT, env=env, check=True)
     subprocess.run(
         [*manage, "fleet_demo"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
     )
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            python,
-            "-m",
-            "gunicorn",
-            "monolith.wsgi",
-            "--config",
-            "monolith/gunicorn.conf.py",
-            "--bind",
-            f"127.0.0.1:{port}",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    try:
-        _wait_ready(port)
+    with gunicorn_serving(env=env) as url:
+        port = int(url.rsplit(":", 1)[1])
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         body = json.dumps({"username": args.username, "password": args.password})
         connection.request(
@@ -110,9 +64,6 @@ def main() -> int:
             f"p50 {statistics.median(timings):.2f} ms, p90 {quantiles[89]:.2f} ms, "
             f"p99 {quantiles[98]:.2f} ms, {len(payload)} bytes"
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     return 0
 
 

@@ -1,28 +1,15 @@
 """The deployable as it runs in production: gunicorn workers, probes and summed metrics."""
 
-import os
-import secrets
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from monolith.platform.deployable_process import gunicorn_serving, production_environment
 
 
 def _get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
@@ -44,47 +31,12 @@ def _database_url(database: dict[str, Any]) -> str:
 
 @pytest.fixture
 def gunicorn_url(transactional_db: None) -> Iterator[str]:
-    port = _free_port()
     # No PROMETHEUS_MULTIPROC_DIR: the gunicorn config must arrange the shared metrics itself.
-    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    env.update(
-        DJANGO_SETTINGS_MODULE="monolith.settings.production",
-        SECRET_KEY=secrets.token_urlsafe(64),
-        SECURE_SSL_REDIRECT="false",
-        DATABASE_URL=_database_url(connection.settings_dict),
-        WEB_CONCURRENCY="2",
+    env = production_environment(
+        {"DATABASE_URL": _database_url(connection.settings_dict), "WEB_CONCURRENCY": "2"}
     )
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "monolith.wsgi",
-            "--config",
-            "monolith/gunicorn.conf.py",
-            "--bind",
-            f"127.0.0.1:{port}",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if _get(f"{url}/healthz")[0] == 200:
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.2)
+    with gunicorn_serving(env=env, quiet=True) as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_gunicorn_serves_probes_request_ids_and_metrics_summed_over_workers(
