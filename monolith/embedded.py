@@ -28,6 +28,12 @@ def _say(message: str) -> None:
 
 
 def start_postgres(stack: ExitStack) -> str:
+    # pgserver keeps its lock files in the user's runtime folder; containers and CI often
+    # have none set, so give it one of ours rather than a warning.
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        runtime = DATA_DIR / "run"
+        runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     import pgserver
 
     pgdata = DATA_DIR / "postgres"
