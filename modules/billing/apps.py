@@ -1,13 +1,11 @@
-from django.apps import AppConfig
+from monolith.platform import registry
 
 
-class BillingConfig(AppConfig):
+class BillingConfig(registry.FleetModuleConfig):
     name = "modules.billing"
     label = "billing"
     verbose_name = "Billing"
-    default_auto_field = "django.db.models.BigAutoField"
-    # The modules this one may call (through their api.py) or subscribe to (their events.py).
-    depends_on: tuple[str, ...] = ("trips", "users")
+    depends_on = ("trips", "users")
 
     def ready(self) -> None:
         from modules.billing.handlers import trip_completed_invoice

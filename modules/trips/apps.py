@@ -1,10 +1,8 @@
-from django.apps import AppConfig
+from monolith.platform import registry
 
 
-class TripsConfig(AppConfig):
+class TripsConfig(registry.FleetModuleConfig):
     name = "modules.trips"
     label = "trips"
     verbose_name = "Trips"
-    default_auto_field = "django.db.models.BigAutoField"
-    # The modules this one may call (through their api.py) or subscribe to (their events.py).
-    depends_on: tuple[str, ...] = ("vehicles", "users")
+    depends_on = ("vehicles", "users")

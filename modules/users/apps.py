@@ -1,10 +1,8 @@
-from django.apps import AppConfig
+from monolith.platform import registry
 
 
-class UsersConfig(AppConfig):
+class UsersConfig(registry.FleetModuleConfig):
     name = "modules.users"
     label = "users"
     verbose_name = "Users"
-    default_auto_field = "django.db.models.BigAutoField"
-    # The modules this one may call (through their api.py) or subscribe to (their events.py).
-    depends_on: tuple[str, ...] = ()
+    depends_on = ()

@@ -2,12 +2,11 @@
 
 from typing import Any
 
-from django.apps import apps
-from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
 
 from monolith.platform.access import Role
+from monolith.platform.registry import fleet_modules
 
 # Staff run the fleet: every permission the fleet modules define (their custom ones such as
 # refunds included) except deleting, which stays with superusers. Records that are never edited
@@ -17,9 +16,7 @@ from monolith.platform.access import Role
 def roles_ensure(**_: Any) -> None:
     """Create the role groups and grant fleet staff the fleet modules' permissions."""
     groups = {role: Group.objects.get_or_create(name=role.value)[0] for role in Role}
-    fleet_labels = [
-        apps.get_app_config(path.rsplit(".", 1)[-1]).label for path in settings.FLEET_MODULES
-    ]
+    fleet_labels = [config.label for config in fleet_modules()]
     staff_permissions = Permission.objects.filter(
         Q(content_type__app_label__in=fleet_labels) & ~Q(codename__startswith="delete_")
     ) | Permission.objects.filter(content_type__app_label="accounts", codename="view_user")

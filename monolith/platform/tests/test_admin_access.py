@@ -4,14 +4,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
 
 from monolith.platform.access import Role
+from monolith.platform.registry import fleet_modules
 
-FLEET_LABELS = {path.rsplit(".", 1)[-1] for path in settings.FLEET_MODULES}
+FLEET_LABELS = {config.label for config in fleet_modules()}
 FLEET_MODELS = sorted(
     (model._meta.app_label, model._meta.model_name)
     for model in admin.site._registry
@@ -20,6 +20,7 @@ FLEET_MODELS = sorted(
 
 
 def test_every_fleet_module_has_admin_screens() -> None:
+    assert {"vehicles", "users", "trips", "billing"} == FLEET_LABELS
     assert {label for label, _ in FLEET_MODELS} == FLEET_LABELS
 
 
