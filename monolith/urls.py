@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from monolith.platform import health
 from monolith.platform.auth_api import TokenObtainApi
+from monolith.platform.registry import fleet_modules
 
 handler404 = "monolith.platform.rest.api_aware_not_found"
 
@@ -16,10 +17,11 @@ admin.site.index_title = "Fleet operations"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/auth/token/", TokenObtainApi.as_view(), name="auth-token"),
-    path("api/v1/vehicles/", include("modules.vehicles.urls")),
-    path("api/v1/users/", include("modules.users.urls")),
-    path("api/v1/trips/", include("modules.trips.urls")),
-    path("api/v1/billing/", include("modules.billing.urls")),
+    # Each installed module's API, under its label: a deployable serves what it installs.
+    *(
+        path(f"api/v1/{module.label}/", include(f"{module.name}.urls"))
+        for module in fleet_modules()
+    ),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", health.healthz, name="healthz"),

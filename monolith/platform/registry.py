@@ -6,7 +6,12 @@ The import check, the Django system checks, the runtime SQL guard, the ``modules
 the module map all read these declarations; nothing is listed twice.
 """
 
+from typing import Any
+
 from django.apps import AppConfig, apps
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db.models import Model
 
 
 class FleetModuleConfig(AppConfig):
@@ -49,3 +54,43 @@ def module_of_python_name(dotted: str) -> FleetModuleConfig | None:
         if dotted == config.name or dotted.startswith(config.name + "."):
             return config
     return None
+
+
+def module_database(label: str) -> str:
+    """The database alias that holds ``label``'s tables: ``default`` unless it was peeled off.
+
+    ``settings.FLEET_MODULE_DATABASES`` maps a module to its own alias (the peel-ability check
+    does this); the router below sends the module's queries and migrations there.
+    """
+    mapping: dict[str, str] = getattr(settings, "FLEET_MODULE_DATABASES", {})
+    return mapping.get(label, DEFAULT_DB_ALIAS)
+
+
+def module_atomic(label: str, *, savepoint: bool = True) -> transaction.Atomic:
+    """``transaction.atomic`` on the module's own database; use it in the module's services.
+
+    A module's transaction covers its own tables only: that is what keeps it movable to a
+    database (and a service) of its own.
+    """
+    return transaction.atomic(using=module_database(label), savepoint=savepoint)
+
+
+class ModuleDatabaseRouter:
+    """Sends each module's models to its database (``FLEET_MODULE_DATABASES``); the rest stays
+    on ``default``. No relation may cross databases."""
+
+    def _alias(self, model: type[Model]) -> str:
+        return module_database(model._meta.app_label)
+
+    def db_for_read(self, model: type[Model], **hints: Any) -> str:
+        return self._alias(model)
+
+    def db_for_write(self, model: type[Model], **hints: Any) -> str:
+        return self._alias(model)
+
+    def allow_relation(self, obj1: Model, obj2: Model, **hints: Any) -> bool:
+        # _meta, not type(): request.user arrives wrapped in a SimpleLazyObject.
+        return module_database(obj1._meta.app_label) == module_database(obj2._meta.app_label)
+
+    def allow_migrate(self, db: str, app_label: str, **hints: Any) -> bool:
+        return module_database(app_label) == db

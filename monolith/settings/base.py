@@ -101,6 +101,9 @@ def _database_from_url() -> dict[str, object]:
 
 
 DATABASES = {"default": _database_from_url()}
+# Every module's tables live on `default` unless FLEET_MODULE_DATABASES gives it its own alias.
+DATABASE_ROUTERS = ["monolith.platform.registry.ModuleDatabaseRouter"]
+FLEET_MODULE_DATABASES: dict[str, str] = {}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
