@@ -11,7 +11,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PACT_DO_NOT_TRACK := true
 
-.PHONY: help install run serve demo test check lint typecheck pytest browser schema bench clean
+.PHONY: help install run serve demo test check lint typecheck boundaries pytest peel browser schema bench clean
 
 help:
 	@echo "make run    install, migrate, load demo data and serve on http://$(HOST):$(PORT)/"
@@ -39,9 +39,9 @@ serve:
 demo: install
 	$(EMBEDDED) $(PY) manage.py fleet_demo
 
-test: install browser check pytest
+test: install browser check pytest peel
 
-check: lint typecheck
+check: lint typecheck boundaries
 
 lint: install
 	$(VENV)/bin/ruff format --check .
@@ -50,8 +50,16 @@ lint: install
 typecheck: install
 	DATABASE_URL=postgres://localhost/typecheck $(VENV)/bin/mypy .
 
+# Module boundaries: imports, ORM references, the baseline (needs no running database).
+boundaries: install
+	DATABASE_URL=postgres://localhost/boundaries $(PY) manage.py modules check
+
 pytest: install
 	$(EMBEDDED) $(PY) -m pytest $(PYTEST_ARGS)
+
+# Each module's tests with only it and its declared dependencies installed, its tables apart.
+peel: install
+	$(EMBEDDED) $(PY) -m monolith.peel_check
 
 # The admin's browser test drives the system's Chromium (CHROMIUM=/path/to/chrome to choose
 # another); on Debian it is installed when missing.

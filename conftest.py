@@ -1,16 +1,37 @@
 """Fixtures shared by every module's tests: people in each role and API clients for them."""
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
-from django.db import connection
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from monolith.platform.access import Role
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under the peel-ability check a module's tables live on their own alias: let every
+    database test reach every alias, as the module's code will."""
+    from django.conf import settings
+
+    if not getattr(settings, "FLEET_MODULE_DATABASES", None):
+        return
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        uses_db = {"db", "transactional_db"} & set(getattr(item, "fixturenames", ()))
+        if marker is None and not uses_db:
+            continue
+        kwargs = dict(marker.kwargs) if marker else {}
+        if marker and marker.args:
+            kwargs.setdefault("transaction", marker.args[0])
+        kwargs["databases"] = "__all__"
+        item.add_marker(pytest.mark.django_db(**kwargs), append=False)
 
 
 @pytest.fixture
@@ -80,7 +101,8 @@ def run_together(*calls: Callable[[], Any]) -> list[Any]:
         except Exception as exc:
             outcomes[index] = exc
         finally:
-            connection.close()
+            # Every alias: a peeled module's thread opens its own database's connection too.
+            connections.close_all()
 
     threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
     for thread in threads:
@@ -94,3 +116,27 @@ def run_together(*calls: Callable[[], Any]) -> list[Any]:
 def run_together_fixture() -> Callable[..., list[Any]]:
     """The ``run_together`` helper, for tests that race concurrent writers."""
     return run_together
+
+
+@pytest.fixture
+def assert_num_queries_all_databases() -> Callable[[int], AbstractContextManager[list[Any]]]:
+    """``django_assert_num_queries`` over every database alias, not only ``default``.
+
+    Peeled, a module's queries run on its own alias and sign-in's on ``default``; the total is
+    the same either way. Yields the captured queries (filled when the block ends).
+    """
+
+    @contextmanager
+    def check(expected: int) -> Iterator[list[Any]]:
+        captured: list[Any] = []
+        with ExitStack() as stack:
+            contexts = [
+                stack.enter_context(CaptureQueriesContext(connections[alias]))
+                for alias in connections
+            ]
+            yield captured
+        for context in contexts:
+            captured.extend(context.captured_queries)
+        assert len(captured) == expected, "\n".join(query["sql"] for query in captured)
+
+    return check

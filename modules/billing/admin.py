@@ -3,13 +3,18 @@
 Tariffs and payment methods are edited through the same services the API uses. Invoices,
 payments, refunds, credit purchases and the sandbox's records are read-only: they change only
 through the actions below, which call services.
+
+Who refunded is an account id (accounts are the platform's and may live in another database);
+the pages show the username, looked up once per page.
 """
 
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from modules.billing import services
@@ -24,7 +29,12 @@ from modules.billing.models import (
     SandboxRefund,
     Tariff,
 )
-from monolith.platform.admin import ReadOnlyAdminMixin, ReadOnlyTabularInline
+from monolith.platform.admin import (
+    ReadOnlyAdminMixin,
+    ReadOnlyTabularInline,
+    account_username,
+    account_usernames_attach,
+)
 from monolith.platform.errors import FleetError
 
 
@@ -202,10 +212,24 @@ REFUND_COLUMNS = (
 )
 
 
+class _RefundFormSet(BaseInlineFormSet):
+    def get_queryset(self) -> QuerySet[Refund]:
+        refunds: QuerySet[Refund] = super().get_queryset()
+        if not hasattr(self, "_names_attached"):
+            account_usernames_attach(refunds, ["created_by_id"])
+            self._names_attached = True
+        return refunds
+
+
 class RefundInline(ReadOnlyTabularInline):
     model = Refund
+    formset = _RefundFormSet
     fields = REFUND_COLUMNS
     readonly_fields = REFUND_COLUMNS
+
+    @admin.display(description="created by")
+    def created_by(self, refund: Refund) -> str:
+        return account_username(refund, "created_by_id")
 
 
 @admin.register(Payment)
@@ -239,7 +263,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     payment_id=payment.id,
                     amount=None,
                     reason="Refunded in full by fleet staff from the admin.",
-                    by=request.user if request.user.is_authenticated else None,
+                    by_id=request.user.pk,
                 )
             except FleetError as exc:
                 problems.append(f"{payment.invoice.number}: {exc.message}")
@@ -257,8 +281,21 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["status", "created_at"]
     search_fields = ["payment__invoice__number", "gateway_refund_id", "reason"]
     ordering = ["-created_at"]
-    list_select_related = ["payment__invoice", "created_by"]
-    readonly_fields = _all_fields(Refund)
+    list_select_related = ["payment__invoice"]
+    readonly_fields = tuple(
+        "created_by" if name == "created_by_id" else name for name in _all_fields(Refund)
+    )
+    fields = readonly_fields
+
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        changelist = super().get_changelist_instance(request)
+        # The page's rows are fetched here and reused by the template.
+        account_usernames_attach(changelist.result_list, ["created_by_id"])
+        return changelist
+
+    @admin.display(description="created by")
+    def created_by(self, refund: Refund) -> str:
+        return account_username(refund, "created_by_id")
 
 
 # Credit purchases ---------------------------------------------------------------------------

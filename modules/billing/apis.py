@@ -511,7 +511,7 @@ class PaymentRefundCreateApi(APIView):
             payment_id=payment_id,
             amount=serializer.validated_data["amount"],
             reason=serializer.validated_data["reason"],
-            by=_signed_in(request),
+            by_id=_user_id(request),
         )
         return Response(self.OutputSerializer(refund).data, status=status.HTTP_201_CREATED)
 

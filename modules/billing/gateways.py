@@ -17,13 +17,14 @@ from decimal import Decimal
 from typing import Protocol
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import Sum
 from django.utils.module_loading import import_string
 
 from modules.billing.models import SandboxCharge, SandboxRefund
 from monolith.platform.errors import InvalidRequest
 from monolith.platform.money import money_amount_clean
+from monolith.platform.registry import module_atomic
 
 DEFAULT_GATEWAY = "modules.billing.gateways.SandboxGateway"
 
@@ -157,7 +158,7 @@ class SandboxGateway:
         try:
             # A savepoint, so a concurrent request that won the key leaves the caller's
             # transaction usable.
-            with transaction.atomic():
+            with module_atomic("billing"):
                 record = SandboxCharge.objects.create(
                     charge_id=f"ch_sandbox_{uuid.uuid4().hex[:24]}",
                     idempotency_key=idempotency_key,
@@ -180,7 +181,7 @@ class SandboxGateway:
 
     def refund(self, *, charge_id: str, amount: Decimal, idempotency_key: str) -> RefundResult:
         _check_request(amount=amount, idempotency_key=idempotency_key)
-        with transaction.atomic():
+        with module_atomic("billing"):
             charge = SandboxCharge.objects.select_for_update().filter(charge_id=charge_id).first()
             # Looked up under the charge's lock, so a concurrent request with the same key
             # has either committed its refund or not started.

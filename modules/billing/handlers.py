@@ -11,15 +11,20 @@ from modules.billing.errors import PaymentGatewayUnavailable
 from modules.billing.models import Invoice
 from modules.trips.events import TripCompleted
 from monolith.platform.errors import Conflict, IllegalTransition
+from monolith.platform.registry import module_database
 
 logger = logging.getLogger(__name__)
 
 
 def trip_completed_invoice(event: TripCompleted) -> None:
-    """Invoice the completed trip, then try to collect once the trip's transaction commits.
+    """Invoice the completed trip, then try to collect once billing's transaction commits.
 
-    Collection waits for the commit so that a card is never charged for a completion that
-    rolls back, and a gateway outage never undoes the completion. A redelivered event finds
+    Events are delivered inside the publisher's transaction. While billing shares the trips'
+    database, that is the trip's transaction: collection waits for it, so a card is never
+    charged for a completion that rolls back, and a gateway outage never undoes the
+    completion. On a database of its own, billing's transaction is the invoice's alone and
+    collection follows it (delivering events after the publisher commits is the outbox's
+    job). A redelivered event finds
     the trip's invoice and issues nothing; it retries collection only while the invoice is
     still issued, as the same attempt with the same idempotency key, so never charges twice.
     """
@@ -34,7 +39,9 @@ def trip_completed_invoice(event: TripCompleted) -> None:
         # robust: an unexpected failure is logged by Django rather than raised into the
         # trips request that has already committed.
         transaction.on_commit(
-            partial(invoice_collect_after_trip, invoice_id=invoice.id), robust=True
+            partial(invoice_collect_after_trip, invoice_id=invoice.id),
+            using=module_database("billing"),
+            robust=True,
         )
 
 

@@ -8,7 +8,6 @@ The sandbox payment provider keeps its own tables here too (``SandboxCharge``,
 
 import uuid
 
-from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import DateTimeRangeField, RangeBoundary, RangeOperators
 from django.db import models
@@ -210,13 +209,9 @@ class Refund(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices)
     gateway_refund_id = models.CharField(max_length=100, blank=True)
     idempotency_key = models.CharField(max_length=100, unique=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
+    # The account (platform user id) of the staff member who gave the money back. An id, not
+    # a relation: the accounts may live in another database than billing's.
+    created_by_id = models.UUIDField("created by", null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -7,8 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import Max, Q
 from django.utils import timezone
 
@@ -51,6 +50,7 @@ from modules.users import api as users_api
 from monolith.platform.errors import Conflict, IllegalTransition, InvalidRequest
 from monolith.platform.events import publish
 from monolith.platform.money import money_amount_clean
+from monolith.platform.registry import module_atomic
 
 # Caps keep every invoice within its 12-digit columns: at these prices even the longest trip
 # the invoice can record (pricing.MAX_DISTANCE_KM, MAX_DURATION_SECONDS) totals under 10**10.
@@ -136,7 +136,7 @@ def _overlap_error(clash: Tariff | None) -> InvalidRequest:
 def _tariff_save(tariff: Tariff, *, update_fields: list[str] | None = None) -> None:
     # The exclusion constraint catches an overlap created concurrently after the check.
     try:
-        with transaction.atomic():
+        with module_atomic("billing"):
             tariff.save(update_fields=update_fields)
     except IntegrityError as exc:
         if "billing_tariff_periods_do_not_overlap" in str(exc):
@@ -144,7 +144,7 @@ def _tariff_save(tariff: Tariff, *, update_fields: list[str] | None = None) -> N
         raise
 
 
-@transaction.atomic
+@module_atomic("billing")
 def tariff_create(
     *,
     name: str,
@@ -215,7 +215,7 @@ def tariff_update_validate(*, tariff: Tariff, data: Mapping[str, Any]) -> list[s
     return changed
 
 
-@transaction.atomic
+@module_atomic("billing")
 def tariff_update(*, tariff_id: UUID, data: Mapping[str, Any]) -> Tariff:
     """Change the fields of a tariff named in ``data`` (see ``tariff_update_validate``)."""
     tariff = Tariff.objects.select_for_update().filter(id=tariff_id).first()
@@ -244,7 +244,7 @@ def _invoice_counter_locked() -> InvoiceNumberCounter:
     return counter
 
 
-@transaction.atomic
+@module_atomic("billing")
 def invoice_issue_for_trip(
     *,
     trip_id: UUID,
@@ -369,7 +369,7 @@ def _card_charge(
         ) from exc
 
 
-@transaction.atomic
+@module_atomic("billing")
 def invoice_collect_payment(*, invoice_id: UUID) -> Payment:
     """Charge the rider's card for an issued (or previously failed) invoice.
 
@@ -446,7 +446,7 @@ def invoice_collect_payment(*, invoice_id: UUID) -> Payment:
     return payment
 
 
-@transaction.atomic
+@module_atomic("billing")
 def invoice_void(*, invoice_id: UUID) -> Invoice:
     """Cancel an invoice nothing was collected on; paid invoices are refunded instead."""
     invoice = _invoice_locked(invoice_id)
@@ -477,7 +477,7 @@ def payment_method_validate(*, card_token: str) -> str:
     return token
 
 
-@transaction.atomic
+@module_atomic("billing")
 def payment_method_set(*, rider_id: UUID, card_token: str) -> PaymentMethod:
     """Put the rider's card on file, replacing any earlier one."""
     token = payment_method_validate(card_token=card_token)
@@ -489,15 +489,17 @@ def payment_method_set(*, rider_id: UUID, card_token: str) -> PaymentMethod:
     return method
 
 
-@transaction.atomic
+@module_atomic("billing")
 def payment_refund(
     *,
     payment_id: UUID,
     amount: Decimal | None,
     reason: str,
-    by: AbstractBaseUser | None,
+    by_id: UUID | None,
 ) -> Refund:
     """Give back ``amount`` of a succeeded payment (everything left when ``None``).
+
+    ``by_id`` is the account of the staff member giving it back, kept with the refund.
 
     Never more than is left to refund (``RefundExceedsPayment``, 409). The invoice becomes
     refunded once nothing is left, partially_refunded before that.
@@ -555,7 +557,7 @@ def payment_refund(
         status=Refund.Status.SUCCEEDED,
         gateway_refund_id=result.refund_id,
         idempotency_key=idempotency_key,
-        created_by_id=by.pk if by is not None else None,
+        created_by_id=by_id,
     )
     invoice.status = (
         Invoice.Status.REFUNDED if amount == left else Invoice.Status.PARTIALLY_REFUNDED
@@ -641,7 +643,7 @@ def _credit_purchase_earlier(
     return earlier
 
 
-@transaction.atomic
+@module_atomic("billing")
 def _credit_purchase_charge(
     *, rider_id: UUID, amount: Decimal, idempotency_key: str
 ) -> tuple[CreditPurchase, bool]:
@@ -681,7 +683,7 @@ def _credit_purchase_charge(
         idempotency_key=idempotency_key,
     )
     try:
-        with transaction.atomic():
+        with module_atomic("billing"):
             purchase.save(force_insert=True)
     except IntegrityError:
         # A concurrent request with the same key recorded the same charge first.
@@ -712,7 +714,7 @@ def credit_purchase_settle(*, purchase_id: UUID) -> CreditPurchase:
     return _credit_purchase_mark_credited(purchase_id=purchase.id)
 
 
-@transaction.atomic
+@module_atomic("billing")
 def _credit_purchase_mark_credited(*, purchase_id: UUID) -> CreditPurchase:
     purchase = CreditPurchase.objects.select_for_update().filter(id=purchase_id).first()
     if purchase is None:

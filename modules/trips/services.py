@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from modules.trips.errors import ActiveTripExists, TripNotFound, TripNotInProgress
@@ -23,6 +23,7 @@ from modules.vehicles import api as vehicles_api
 from monolith.platform.errors import Conflict, InvalidRequest
 from monolith.platform.events import publish
 from monolith.platform.geo import position_check
+from monolith.platform.registry import module_atomic
 
 DISTANCE_PLACES = 2
 # Bounds of one ride in a city fleet; anything beyond is a broken odometer or clock.
@@ -60,7 +61,7 @@ def _active_trip_conflict(rider_id: UUID) -> ActiveTripExists:
     )
 
 
-@transaction.atomic
+@module_atomic("trips")
 def trip_request(
     *,
     rider_id: UUID,
@@ -90,7 +91,7 @@ def trip_request(
 
     try:
         # A savepoint, so that losing a race with a concurrent request is a clean 409.
-        with transaction.atomic():
+        with module_atomic("trips"):
             trip = Trip.objects.create(
                 rider_id=rider_id,
                 status=TripStatus.REQUESTED,
@@ -117,7 +118,7 @@ def trip_request(
     return trip
 
 
-@transaction.atomic
+@module_atomic("trips")
 def trip_start(*, trip_id: UUID) -> Trip:
     """The rider is on board: the assigned vehicle sets off."""
     trip = _trip_lock(trip_id=trip_id)
@@ -132,7 +133,7 @@ def trip_start(*, trip_id: UUID) -> Trip:
     return trip
 
 
-@transaction.atomic
+@module_atomic("trips")
 def trip_record_position(
     *, trip_id: UUID, recorded_at: datetime, latitude: Decimal, longitude: Decimal
 ) -> TripPosition:
@@ -156,9 +157,9 @@ def trip_record_position(
     )
 
 
-@transaction.atomic
+@module_atomic("trips")
 def trip_complete(*, trip_id: UUID, distance_km: Decimal, duration_seconds: int) -> Trip:
-    """The rider arrived: free the vehicle, record the trip's size and publish ``TripCompleted``."""
+    """The rider arrived: record the trip's size, publish ``TripCompleted``, free the vehicle."""
     if not distance_km.is_finite() or distance_km <= 0:
         raise InvalidRequest("distance_km must be greater than 0.", field="distance_km")
     if distance_km > MAX_DISTANCE_KM or _decimal_places(distance_km) > DISTANCE_PLACES:
@@ -176,9 +177,6 @@ def trip_complete(*, trip_id: UUID, distance_km: Decimal, duration_seconds: int)
     TRIP_LIFECYCLE.check(trip.status, TripStatus.COMPLETED)
     if trip.vehicle_id is None:
         raise TripNotInProgress(f"Trip {trip.id} has no vehicle to complete.")
-    vehicles_api.vehicle_end_trip(
-        vehicle_id=trip.vehicle_id, trip_id=trip.id, distance_km=distance_km
-    )
     trip.status = TripStatus.COMPLETED
     trip.completed_at = timezone.now()
     trip.distance_km = distance_km
@@ -196,10 +194,16 @@ def trip_complete(*, trip_id: UUID, distance_km: Decimal, duration_seconds: int)
             completed_at=trip.completed_at,
         )
     )
+    # The vehicle is freed last. Its database need not be this one, so once it is freed
+    # nothing here could undo that: a failure before this point (a subscriber, the save)
+    # leaves the vehicle in the trip, and a refusal here rolls the completion back.
+    vehicles_api.vehicle_end_trip(
+        vehicle_id=trip.vehicle_id, trip_id=trip.id, distance_km=distance_km
+    )
     return trip
 
 
-@transaction.atomic
+@module_atomic("trips")
 def trip_cancel(*, trip_id: UUID, reason: str, cancelled_by: str, note: str = "") -> Trip:
     """Call off a trip that has not started yet and give its vehicle back to the fleet."""
     if cancelled_by not in CancelledBy.values:

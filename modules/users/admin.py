@@ -3,6 +3,10 @@
 Profiles are edited here; money is not. Wallets, holds and ledger entries are read-only, and
 every change of credit goes through an action that calls a service, so the admin writes the
 same ledger entries as the API. A wrong entry is corrected by a new one, never edited.
+
+Profiles hold account ids, not relations: the accounts are the platform's and may live in
+another database. Usernames and emails are read for a whole page at once, and searching by
+them first finds the matching account ids.
 """
 
 from collections.abc import Iterable
@@ -10,14 +14,24 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import Model, QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from modules.users import selectors, services
+from modules.users.accounts import (
+    Account,
+    account_find_by_username,
+    account_ids_inactive,
+    account_ids_matching,
+    accounts_by_id,
+)
 from modules.users.models import CreditHold, LedgerEntry, Rider, StaffProfile, Wallet
 from monolith.platform.access import is_fleet_staff
 from monolith.platform.admin import ReadOnlyAdminMixin, ReadOnlyTabularInline
@@ -28,8 +42,65 @@ GOODWILL_MEMO = "Goodwill credit granted in the admin."
 # A wallet page shows this many recent entries; the ledger list has the rest.
 INLINE_LEDGER_ENTRIES = 50
 
+# The attribute on a shown record that carries the accounts of its page.
+_ACCOUNTS = "_page_accounts"
 
-class CreditAdjustingAdmin(admin.ModelAdmin):
+
+def _accounts_attach(rows: Iterable[Model], field: str) -> None:
+    """Read the accounts whose ids ``field`` of ``rows`` holds, in one query."""
+    rows = list(rows)
+    accounts = accounts_by_id(getattr(row, field) for row in rows)
+    for row in rows:
+        setattr(row, _ACCOUNTS, accounts)
+
+
+def _account(row: Model, field: str) -> Account | None:
+    """The account ``row.<field>`` names (None for none); a deleted one counts as missing."""
+    account_id: UUID | None = getattr(row, field)
+    if account_id is None:
+        return None
+    if not hasattr(row, _ACCOUNTS):
+        # A record shown alone (its own page): one lookup for it.
+        _accounts_attach([row], field)
+    return getattr(row, _ACCOUNTS).get(account_id) or Account.missing(account_id)
+
+
+def _username(row: Model, field: str) -> str:
+    account = _account(row, field)
+    return "—" if account is None else account.username or f"deleted account {account.id}"
+
+
+class AccountColumnsAdmin(admin.ModelAdmin):
+    """Shows the accounts behind ``account_field`` and searches by their username or email.
+
+    ``account_field`` is read for every row of a changelist page in one query;
+    ``account_search_path`` is the lookup, from this model, of the account id a search term
+    may name by username or email.
+    """
+
+    account_field = ""
+    account_search_path = ""
+
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        changelist = super().get_changelist_instance(request)
+        if self.account_field:
+            # The page's rows are fetched here and reused by the template.
+            _accounts_attach(changelist.result_list, self.account_field)
+        return changelist
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if term and self.account_search_path:
+            account_ids = account_ids_matching(term)
+            if account_ids:
+                found |= queryset.filter(**{f"{self.account_search_path}__in": account_ids})
+        return found, may_have_duplicates
+
+
+class CreditAdjustingAdmin(AccountColumnsAdmin):
     """Admin whose actions move credit: only fleet staff (or superusers) may run them."""
 
     def has_adjust_credit_permission(self, request: HttpRequest) -> bool:
@@ -59,6 +130,33 @@ class CreditAdjustingAdmin(admin.ModelAdmin):
             self.message_user(request, "Not granted: " + "; ".join(failures), messages.ERROR)
 
 
+class AccountActiveFilter(admin.SimpleListFilter):
+    """Whether the rider's account is active (read from the accounts, then filtered by id)."""
+
+    title = "account active"
+    parameter_name = "active"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() not in {"yes", "no"}:
+            return queryset
+        inactive = account_ids_inactive()
+        if self.value() == "yes":
+            return queryset.exclude(id__in=inactive)
+        return queryset.filter(id__in=inactive)
+
+
+def _account_link(account: Account | None) -> str:
+    if account is None:
+        return "—"
+    if not account.username:
+        return f"deleted account {account.id}"
+    url = reverse("admin:accounts_user_change", args=[account.id])
+    return format_html('<a href="{}">{}</a>', url, account.username)
+
+
 @admin.register(Rider)
 class RiderAdmin(CreditAdjustingAdmin):
     list_display = (
@@ -71,19 +169,25 @@ class RiderAdmin(CreditAdjustingAdmin):
         "available_credit",
         "created_at",
     )
-    list_select_related = ("user", "wallet")
+    list_select_related = ("wallet",)
     list_filter = (
         "preferred_language",
-        "user__is_active",
+        AccountActiveFilter,
         "wheelchair_accessible",
         "marketing_opt_in",
         "created_at",
     )
-    search_fields = ("display_name", "user__username", "user__email", "phone", "home_city")
+    # The account's username and email are searched too (AccountColumnsAdmin).
+    search_fields = ("display_name", "phone", "home_city")
+    account_field = "id"
+    account_search_path = "id"
     ordering = ("-created_at",)
-    readonly_fields = ("user", "available_credit", "held_credit", "created_at", "updated_at")
+    readonly_fields = ("account", "available_credit", "held_credit", "created_at", "updated_at")
     fieldsets = (
-        (None, {"fields": ("user", "display_name", "phone", "preferred_language", "home_city")}),
+        (
+            None,
+            {"fields": ("account", "display_name", "phone", "preferred_language", "home_city")},
+        ),
         (
             "Preferences",
             {
@@ -109,17 +213,23 @@ class RiderAdmin(CreditAdjustingAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="username", ordering="user__username")
+    @admin.display(description="account")
+    def account(self, rider: Rider) -> str:
+        return _account_link(_account(rider, "id"))
+
+    @admin.display(description="username")
     def username(self, rider: Rider) -> str:
-        return rider.user.username
+        return _username(rider, "id")
 
-    @admin.display(description="email", ordering="user__email")
+    @admin.display(description="email")
     def email(self, rider: Rider) -> str:
-        return rider.user.email
+        account = _account(rider, "id")
+        return account.email if account is not None else ""
 
-    @admin.display(description="active", boolean=True, ordering="user__is_active")
+    @admin.display(description="active", boolean=True)
     def is_active(self, rider: Rider) -> bool:
-        return rider.user.is_active
+        account = _account(rider, "id")
+        return account is not None and account.is_active
 
     @admin.display(description="available credit")
     def available_credit(self, rider: Rider) -> str:
@@ -135,28 +245,77 @@ class RiderAdmin(CreditAdjustingAdmin):
         description=f"Grant {GOODWILL_AMOUNT} goodwill credit", permissions=["adjust_credit"]
     )
     def grant_goodwill_credit(self, request: HttpRequest, queryset: QuerySet[Rider]) -> None:
-        self._grant_goodwill(request, queryset.values_list("user_id", flat=True))
+        self._grant_goodwill(request, queryset.values_list("id", flat=True))
+
+
+class StaffProfileAddForm(forms.ModelForm):
+    """A new profile names its account by username; the profile takes the account's id."""
+
+    username = forms.CharField(
+        label="account", max_length=150, help_text="The username of the member's account."
+    )
+
+    class Meta:
+        model = StaffProfile
+        fields = ("employee_number", "depot", "job_title")
+
+    def clean_username(self) -> str:
+        account = account_find_by_username(self.cleaned_data["username"].strip())
+        if account is None:
+            raise forms.ValidationError("No account has this username.")
+        if StaffProfile.objects.filter(id=account.id).exists():
+            raise forms.ValidationError("This account has a staff profile already.")
+        self.instance.id = account.id
+        return account.username
 
 
 @admin.register(StaffProfile)
-class StaffProfileAdmin(admin.ModelAdmin):
-    list_display = ("employee_number", "user", "job_title", "depot", "created_at")
-    list_select_related = ("user",)
+class StaffProfileAdmin(AccountColumnsAdmin):
+    list_display = ("employee_number", "username", "job_title", "depot", "created_at")
     list_filter = ("depot", "job_title")
-    search_fields = ("employee_number", "user__username", "user__email", "depot", "job_title")
-    autocomplete_fields = ("user",)
+    # The account's username and email are searched too (AccountColumnsAdmin).
+    search_fields = ("employee_number", "depot", "job_title")
+    account_field = "id"
+    account_search_path = "id"
     ordering = ("employee_number",)
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = ("account", "created_at", "updated_at")
+    add_form = StaffProfileAddForm
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        # The account is the profile's primary key: pick it once, when adding.
-        fields = tuple(super().get_readonly_fields(request, obj))
-        return ("user", *fields) if obj is not None else fields
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ("username", "employee_number", "depot", "job_title")
+        # The account is the profile's key: picked once, when adding.
+        return ("account", "employee_number", "depot", "job_title", "created_at", "updated_at")
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = self.add_form
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    @admin.display(description="account")
+    def account(self, profile: StaffProfile) -> str:
+        return _account_link(_account(profile, "id"))
+
+    @admin.display(description="username")
+    def username(self, profile: StaffProfile) -> str:
+        return _username(profile, "id")
+
+
+class _LedgerEntryFormSet(BaseInlineFormSet):
+    def get_queryset(self) -> QuerySet[LedgerEntry]:
+        entries: QuerySet[LedgerEntry] = super().get_queryset()
+        if not hasattr(self, "_accounts_attached"):
+            _accounts_attach(entries, "created_by_id")
+            self._accounts_attached = True
+        return entries
 
 
 class LedgerEntryInline(ReadOnlyTabularInline):
     model = LedgerEntry
     fk_name = "wallet"
+    formset = _LedgerEntryFormSet
     verbose_name_plural = f"ledger entries (latest {INLINE_LEDGER_ENTRIES})"
     fields = (
         "sequence",
@@ -173,7 +332,7 @@ class LedgerEntryInline(ReadOnlyTabularInline):
     ordering = ("-sequence",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[LedgerEntry]:
-        queryset = super().get_queryset(request).select_related("created_by")
+        queryset = super().get_queryset(request)
         match = request.resolver_match
         wallet_id = match.kwargs.get("object_id") if match else None
         if wallet_id is None:
@@ -184,6 +343,10 @@ class LedgerEntryInline(ReadOnlyTabularInline):
             .values_list("pk", flat=True)[:INLINE_LEDGER_ENTRIES]
         )
         return queryset.filter(pk__in=list(latest))
+
+    @admin.display(description="created by")
+    def created_by(self, entry: LedgerEntry) -> str:
+        return _username(entry, "created_by_id")
 
 
 class CreditHoldInline(ReadOnlyTabularInline):
@@ -198,7 +361,9 @@ class WalletAdmin(ReadOnlyAdminMixin, CreditAdjustingAdmin):
     list_display = ("rider", "available", "held", "currency", "ledger_sequence", "updated_at")
     list_select_related = ("rider",)
     list_filter = ("currency", "updated_at")
-    search_fields = ("rider__display_name", "rider__user__username", "rider__user__email")
+    # The rider's username and email are searched too (AccountColumnsAdmin).
+    search_fields = ("rider__display_name",)
+    account_search_path = "rider_id"
     ordering = ("-updated_at",)
     readonly_fields = (
         "id",
@@ -240,7 +405,9 @@ class CreditHoldAdmin(ReadOnlyAdminMixin, CreditAdjustingAdmin):
     )
     list_select_related = ("wallet__rider",)
     list_filter = ("status", "created_at")
-    search_fields = ("reference", "wallet__rider__user__username", "wallet__rider__display_name")
+    # The rider's username and email are searched too (AccountColumnsAdmin).
+    search_fields = ("reference", "wallet__rider__display_name")
+    account_search_path = "wallet__rider_id"
     ordering = ("-created_at",)
     readonly_fields = (
         "id",
@@ -289,9 +456,12 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, CreditAdjustingAdmin):
         "reference",
         "created_by",
     )
-    list_select_related = ("wallet__rider", "created_by")
+    list_select_related = ("wallet__rider",)
     list_filter = ("kind", "created_at")
-    search_fields = ("reference", "memo", "wallet__rider__user__username")
+    # The rider's username and email are searched too (AccountColumnsAdmin).
+    search_fields = ("reference", "memo", "wallet__rider__display_name")
+    account_field = "created_by_id"
+    account_search_path = "wallet__rider_id"
     ordering = ("-created_at", "-sequence")
     readonly_fields = (
         "id",
@@ -308,3 +478,7 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, CreditAdjustingAdmin):
         "created_at",
     )
     fields = readonly_fields
+
+    @admin.display(description="created by")
+    def created_by(self, entry: LedgerEntry) -> str:
+        return _username(entry, "created_by_id")

@@ -62,12 +62,13 @@ class CreditHoldSummary:
 
 
 def _rider_summary(rider: Rider) -> RiderSummary:
+    account = rider.account
     return RiderSummary(
-        id=rider.user_id,
-        username=rider.user.username,
+        id=rider.id,
+        username=account.username,
         display_name=rider.display_name,
-        email=rider.user.email,
-        is_active=rider.user.is_active,
+        email=account.email,
+        is_active=account.is_active,
     )
 
 
@@ -117,7 +118,10 @@ def rider_find_by_username(*, username: str) -> RiderSummary | None:
 def staff_profile_ensure(
     *, user_id: UUID, employee_number: str, depot: str = "", job_title: str = ""
 ) -> None:
-    """Give a staff or migration-team account its profile, unless it has one already."""
+    """Give a staff or migration-team account its profile, unless it has one already.
+
+    Raises ``InvalidRequest`` naming ``user_id`` when no account has this id.
+    """
     services.staff_profile_ensure(
         user_id=user_id, employee_number=employee_number, depot=depot, job_title=job_title
     )

@@ -19,6 +19,7 @@ from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 from rest_framework.views import APIView
 
 from modules.users import selectors, services
+from modules.users.accounts import Account
 from modules.users.errors import AlreadySignedIn, RiderNotFound
 from modules.users.filters import LedgerEntryFilter, RiderFilter
 from modules.users.models import LedgerEntry, Rider, e164_validator
@@ -54,9 +55,12 @@ def _own_rider(request: Request) -> Rider:
     if user_id is None:
         raise NotFound(message)
     try:
-        return services.rider_provision(user_id=user_id)
+        rider = services.rider_provision(user_id=user_id)
     except RiderNotFound:
         raise NotFound(message) from None
+    # The signed-in account is the rider's: no need to read it again.
+    rider.account = Account.of(request.user)
+    return rider
 
 
 # Shapes shared by several endpoints; each has a project-wide unique component name.
@@ -75,9 +79,9 @@ class PreferencesSerializer(serializers.Serializer):
 
 
 class RiderProfileSerializer(serializers.Serializer):
-    id = serializers.UUIDField(source="user_id")
-    username = serializers.CharField(source="user.username")
-    email = serializers.EmailField(source="user.email")
+    id = serializers.UUIDField()
+    username = serializers.CharField(source="account.username")
+    email = serializers.EmailField(source="account.email")
     display_name = serializers.CharField()
     phone = serializers.CharField()
     preferred_language = serializers.ChoiceField(choices=Rider.Language.choices)
@@ -135,12 +139,12 @@ class RiderListApi(GenericAPIView):
             ref_name = "UsersRiderSignUp"
 
     class ListOutputSerializer(serializers.Serializer):
-        id = serializers.UUIDField(source="user_id")
-        username = serializers.CharField(source="user.username")
-        email = serializers.EmailField(source="user.email")
+        id = serializers.UUIDField()
+        username = serializers.CharField(source="account.username")
+        email = serializers.EmailField(source="account.email")
         display_name = serializers.CharField()
         home_city = serializers.CharField()
-        is_active = serializers.BooleanField(source="user.is_active")
+        is_active = serializers.BooleanField(source="account.is_active")
         created_at = serializers.DateTimeField()
 
         class Meta:
@@ -175,7 +179,8 @@ class RiderListApi(GenericAPIView):
     )
     def get(self, request: Request) -> Response:
         riders = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(riders)
+        # The page's accounts in one query: they may live in another database.
+        page = selectors.riders_with_accounts(self.paginate_queryset(riders) or [])
         return self.get_paginated_response(self.ListOutputSerializer(page, many=True).data)
 
     @extend_schema(
@@ -220,7 +225,7 @@ class RiderDetailApi(APIView):
     permission_classes = [IsAuthenticated, IsFleetStaff]
 
     class OutputSerializer(RiderProfileSerializer):
-        is_active = serializers.BooleanField(source="user.is_active")
+        is_active = serializers.BooleanField(source="account.is_active")
         # None for a profile whose wallet was never created.
         wallet = WalletSerializer(allow_null=True)
 
@@ -278,7 +283,7 @@ class RiderWalletAdjustmentApi(APIView):
         serializer.is_valid(raise_exception=True)
         rider = selectors.rider_get(rider_id=rider_id)
         entry = services.wallet_adjust(
-            rider_id=rider.user_id,
+            rider_id=rider.id,
             amount=serializer.validated_data["amount"],
             memo=serializer.validated_data["memo"],
             created_by=request.user,

@@ -2,10 +2,11 @@ import uuid
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
+
+from modules.users.accounts import Account, accounts_by_id
 
 # E.164: a plus, a country code that does not start with 0, at most 15 digits in all.
 e164_validator = RegexValidator(
@@ -18,7 +19,11 @@ ZERO = Decimal("0.00")
 
 
 class Rider(models.Model):
-    """A rider's profile; its primary key is the account's, so the rider id is the user id."""
+    """A rider's profile, keyed by the rider's account id: the rider id is the user id.
+
+    An id and not a relation: the accounts are the platform's and may live in another
+    database. ``account`` reads the username, email and active flag by that id.
+    """
 
     class Language(models.TextChoices):
         ENGLISH = "en", "English"
@@ -27,11 +32,8 @@ class Rider(models.Model):
         SPANISH = "es", "Spanish"
         DUTCH = "nl", "Dutch"
 
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL,
-        primary_key=True,
-        on_delete=models.PROTECT,
-        related_name="rider_profile",
+    id = models.UUIDField(
+        primary_key=True, editable=False, help_text="The rider's account id (the user id)."
     )
     display_name = models.CharField(max_length=100)
     phone = models.CharField(max_length=16, blank=True, validators=[e164_validator])
@@ -57,18 +59,33 @@ class Rider(models.Model):
             models.Index(fields=["-created_at"], name="users_rider_created_idx"),
         ]
 
+    # Filled once per instance by ``account``, or for a whole page by the selectors.
+    _account: Account | None = None
+
     def __str__(self) -> str:
         return self.display_name
 
+    @property
+    def account(self) -> Account:
+        """The rider's account (username, email, active), read by id once and then kept."""
+        if self._account is None:
+            self._account = accounts_by_id([self.id]).get(self.id) or Account.missing(self.id)
+        return self._account
+
+    @account.setter
+    def account(self, account: Account) -> None:
+        # Read elsewhere: a page's accounts in one query, or the signed-in user's.
+        self._account = account
+
 
 class StaffProfile(models.Model):
-    """Fleet staff and migration team members: where they work and what they do."""
+    """Fleet staff and migration team members: where they work and what they do.
 
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL,
-        primary_key=True,
-        on_delete=models.PROTECT,
-        related_name="staff_profile",
+    Keyed by the member's account id, as riders are (an id, not a relation).
+    """
+
+    id = models.UUIDField(
+        primary_key=True, editable=False, help_text="The staff member's account id (the user id)."
     )
     employee_number = models.CharField(max_length=32, unique=True)
     depot = models.CharField(max_length=100, blank=True)
@@ -80,7 +97,7 @@ class StaffProfile(models.Model):
         ordering = ("employee_number",)
 
     def __str__(self) -> str:
-        return f"{self.employee_number} ({self.user})"
+        return self.employee_number
 
 
 class Wallet(models.Model):
@@ -174,13 +191,8 @@ class LedgerEntry(models.Model):
     )
     reference = models.CharField(max_length=100, blank=True)
     memo = models.CharField(max_length=255, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-    )
+    # The account (user id) of the staff member behind an adjustment; none for the rest.
+    created_by_id = models.UUIDField("created by", null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -15,9 +15,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
 from django.utils import timezone
 
+from modules.users.accounts import Account, accounts_by_id
 from modules.users.errors import CreditHoldNotFound, InsufficientCredit, RiderNotFound
 from modules.users.events import RiderRegistered
 from modules.users.models import CreditHold, LedgerEntry, Rider, StaffProfile, Wallet
@@ -25,6 +26,7 @@ from monolith.platform.access import Role, is_fleet_staff
 from monolith.platform.errors import Conflict, IllegalTransition, InvalidRequest
 from monolith.platform.events import publish
 from monolith.platform.money import money_amount_clean
+from monolith.platform.registry import module_atomic
 
 # The most a single top-up (paid for through billing) may add; larger sums go through staff
 # adjustments.
@@ -57,9 +59,14 @@ def _reference_clean(reference: str) -> str:
     return reference
 
 
-@transaction.atomic
 def rider_register(*, username: str, email: str, password: str, display_name: str) -> Rider:
-    """Create an account with the rider role, its profile and an empty wallet."""
+    """Create an account with the rider role, then its profile and an empty wallet.
+
+    Two databases once this module is peeled off: the account is the platform's, the profile
+    and wallet are this module's. The account is written (and committed) first; should the
+    profile then fail, the account still carries the rider role, and ``rider_provision`` gives
+    it its profile and wallet on first use. In the monolith both are one transaction.
+    """
     user_model = get_user_model()
     username = user_model.normalize_username((username or "").strip())
     email = user_model.objects.normalize_email((email or "").strip())
@@ -79,28 +86,42 @@ def rider_register(*, username: str, email: str, password: str, display_name: st
         validate_password(password, user=candidate)
     except DjangoValidationError as exc:
         raise InvalidRequest(" ".join(exc.messages), field="password") from None
-
+    # Checked before the account exists, so a bad profile leaves no account behind.
+    rider = Rider(display_name=display_name)
     try:
-        with transaction.atomic():
-            user = user_model.objects.create_user(username=username, email=email, password=password)
-    except IntegrityError:
-        # Another sign-up took the name between the check and the insert.
-        raise InvalidRequest(
-            "A user with that username already exists.", field="username"
-        ) from None
-    group, _ = Group.objects.get_or_create(name=Role.RIDER.value)
-    user.groups.add(group)
-
-    rider = Rider(user=user, display_name=display_name)
-    try:
-        rider.full_clean()
+        rider.full_clean(exclude=["id"])
     except DjangoValidationError as exc:
         field, messages = next(iter(exc.message_dict.items()))
         raise InvalidRequest(" ".join(messages), field=field) from None
-    rider.save()
-    Wallet.objects.create(rider=rider, currency=settings.FLEET_CURRENCY)
-    publish(RiderRegistered(rider_id=user.pk, username=user.username))
+
+    with module_atomic("users"):
+        user = _rider_account_create(username=username, email=email, password=password)
+        rider.id = user.pk
+        rider.account = Account.of(user)
+        rider.save(force_insert=True)
+        Wallet.objects.create(rider=rider, currency=settings.FLEET_CURRENCY)
+        publish(RiderRegistered(rider_id=user.pk, username=user.username))
     return rider
+
+
+def _rider_account_create(*, username: str, email: str, password: str) -> Any:
+    """The platform account with the rider role, in a transaction on the accounts' database."""
+    user_model = get_user_model()
+    accounts_database = router.db_for_write(user_model)
+    with transaction.atomic(using=accounts_database):
+        try:
+            # A savepoint, so losing the name to a concurrent sign-up leaves a clean 400.
+            with transaction.atomic(using=accounts_database):
+                user = user_model.objects.create_user(
+                    username=username, email=email, password=password
+                )
+        except IntegrityError:
+            raise InvalidRequest(
+                "A user with that username already exists.", field="username"
+            ) from None
+        group, _ = Group.objects.get_or_create(name=Role.RIDER.value)
+        user.groups.add(group)
+    return user
 
 
 def rider_provision(*, user_id: UUID) -> Rider:
@@ -110,31 +131,33 @@ def rider_provision(*, user_id: UUID) -> Rider:
     rider role without a profile; they get one, and an empty wallet, the first time they are
     used as a rider. Accounts without the role are not riders: ``RiderNotFound``.
     """
-    rider = Rider.objects.select_related("user").filter(user_id=user_id).first()
+    rider = Rider.objects.filter(id=user_id).first()
     if rider is not None:
         # Every request of a rider passes here: the common case opens no transaction.
         return rider
-    return _rider_create_for_role(user_id=user_id)
-
-
-@transaction.atomic
-def _rider_create_for_role(*, user_id: UUID) -> Rider:
     user = (
         get_user_model()
         .objects.filter(pk=user_id, groups__name=Role.RIDER.value)
-        .only("pk", "username", "first_name", "last_name")
+        .only("pk", "username", "email", "is_active", "first_name", "last_name")
         .first()
     )
     if user is None:
         raise RiderNotFound(f"There is no rider with id {user_id}.")
-    rider, _ = Rider.objects.get_or_create(
-        user=user, defaults={"display_name": user.get_full_name() or user.username}
+    rider = _rider_create_for_account(
+        user_id=user.pk, display_name=user.get_full_name() or user.username
     )
+    rider.account = Account.of(user)
+    return rider
+
+
+@module_atomic("users")
+def _rider_create_for_account(*, user_id: UUID, display_name: str) -> Rider:
+    rider, _ = Rider.objects.get_or_create(id=user_id, defaults={"display_name": display_name})
     Wallet.objects.get_or_create(rider=rider, defaults={"currency": settings.FLEET_CURRENCY})
-    return Rider.objects.select_related("user").get(pk=rider.pk)
+    return Rider.objects.select_related("wallet").get(pk=rider.pk)
 
 
-@transaction.atomic
+@module_atomic("users")
 def rider_update(*, rider: Rider, data: dict[str, Any]) -> Rider:
     """Change a rider's profile and preferences; only the fields in ``data`` are touched."""
     unknown = set(data) - RIDER_EDITABLE_FIELDS
@@ -147,7 +170,7 @@ def rider_update(*, rider: Rider, data: dict[str, Any]) -> Rider:
     for field in changed:
         setattr(rider, field, data[field])
     # Raises Django's ValidationError naming the field (the REST layer answers 400).
-    rider.full_clean(exclude=["user"])
+    rider.full_clean(exclude=["id"])
     rider.save(update_fields=[*changed, "updated_at"])
     return rider
 
@@ -188,7 +211,7 @@ def _ledger_append(
     hold: CreditHold | None = None,
     reference: str = "",
     memo: str = "",
-    created_by: Any = None,
+    created_by_id: UUID | None = None,
 ) -> LedgerEntry:
     """Save the wallet's new balances and append the entry that explains them."""
     wallet.ledger_sequence += 1
@@ -203,11 +226,11 @@ def _ledger_append(
         hold=hold,
         reference=reference,
         memo=memo,
-        created_by=created_by,
+        created_by_id=created_by_id,
     )
 
 
-@transaction.atomic
+@module_atomic("users")
 def wallet_top_up(*, rider_id: UUID, amount: Decimal, reference: str) -> tuple[LedgerEntry, bool]:
     """Add credit that was paid for; returns the top-up entry and whether this call made it.
 
@@ -241,7 +264,7 @@ def wallet_top_up(*, rider_id: UUID, amount: Decimal, reference: str) -> tuple[L
     return entry, True
 
 
-@transaction.atomic
+@module_atomic("users")
 def credit_hold_create(
     *, rider_id: UUID, amount: Decimal, reference: str
 ) -> tuple[CreditHold, bool]:
@@ -277,7 +300,7 @@ def credit_hold_create(
     return hold, True
 
 
-@transaction.atomic
+@module_atomic("users")
 def credit_hold_release(*, hold_id: UUID) -> CreditHold:
     """Give a held amount back to the available balance.
 
@@ -306,7 +329,7 @@ def credit_hold_release(*, hold_id: UUID) -> CreditHold:
     return hold
 
 
-@transaction.atomic
+@module_atomic("users")
 def credit_hold_capture(*, hold_id: UUID, amount: Decimal | None = None) -> CreditHold:
     """Spend a hold: all of it, or ``amount`` of it with the remainder released.
 
@@ -352,7 +375,7 @@ def credit_hold_capture(*, hold_id: UUID, amount: Decimal | None = None) -> Cred
     return hold
 
 
-@transaction.atomic
+@module_atomic("users")
 def wallet_adjust(*, rider_id: UUID, amount: Decimal, memo: str, created_by: Any) -> LedgerEntry:
     """Credit (positive ``amount``) or debit (negative) a wallet by hand, as fleet staff.
 
@@ -379,17 +402,19 @@ def wallet_adjust(*, rider_id: UUID, amount: Decimal, memo: str, created_by: Any
         kind=LedgerEntry.Kind.ADJUSTMENT,
         amount=amount,
         memo=memo,
-        created_by=created_by,
+        created_by_id=created_by.pk,
     )
 
 
-@transaction.atomic
+@module_atomic("users")
 def staff_profile_ensure(
     *, user_id: UUID, employee_number: str, depot: str = "", job_title: str = ""
 ) -> StaffProfile:
     """The staff profile of ``user_id``, created with these details when it has none yet."""
+    if not accounts_by_id([user_id]):
+        raise InvalidRequest(f"There is no account with id {user_id}.", field="user_id")
     profile, _ = StaffProfile.objects.get_or_create(
-        user_id=user_id,
+        id=user_id,
         defaults={"employee_number": employee_number, "depot": depot, "job_title": job_title},
     )
     return profile

@@ -3,6 +3,9 @@
 Status, mileage, heartbeat and the trip holding a vehicle are never edited by hand: status
 changes go through the bulk actions, which call the same service as the REST API, so the
 lifecycle rules (a vehicle a trip holds may only be taken offline) hold here too.
+
+Who changed a status or installed firmware is an account id (accounts are the platform's and
+may live in another database); the pages show the username, looked up once per page.
 """
 
 from typing import Any
@@ -10,6 +13,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponseRedirect
 
 from modules.vehicles import services
@@ -22,20 +26,37 @@ from modules.vehicles.models import (
     VehicleStatusChange,
 )
 from modules.vehicles.vin import InvalidVin, vin_normalize
-from monolith.platform.admin import ReadOnlyAdminMixin, ReadOnlyTabularInline
+from monolith.platform.admin import (
+    AccountNamesAdmin,
+    ReadOnlyAdminMixin,
+    ReadOnlyTabularInline,
+    account_username,
+    account_usernames_attach,
+)
 from monolith.platform.errors import FleetError
+
+
+class _StatusChangeFormSet(BaseInlineFormSet):
+    def get_queryset(self) -> QuerySet[VehicleStatusChange]:
+        changes: QuerySet[VehicleStatusChange] = super().get_queryset()
+        if not hasattr(self, "_names_attached"):
+            account_usernames_attach(changes, ["changed_by_id"])
+            self._names_attached = True
+        return changes
 
 
 class VehicleStatusChangeInline(ReadOnlyTabularInline):
     model = VehicleStatusChange
+    formset = _StatusChangeFormSet
     fields = ("at", "from_status", "to_status", "reason", "changed_by")
     readonly_fields = ("at", "from_status", "to_status", "reason", "changed_by")
     ordering = ["-at"]
     show_change_link = False
     verbose_name_plural = "status history"
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[VehicleStatusChange]:
-        return super().get_queryset(request).select_related("changed_by")
+    @admin.display(description="changed by")
+    def changed_by(self, change: VehicleStatusChange) -> str:
+        return account_username(change, "changed_by_id")
 
 
 class VehicleAdminForm(forms.ModelForm):
@@ -142,7 +163,7 @@ class VehicleAdmin(admin.ModelAdmin):
                     vehicle_id=vehicle.id,
                     status=to_status,
                     reason=f"admin action: {done}",
-                    changed_by=request.user,
+                    changed_by_id=request.user.pk,
                 )
             except FleetError as exc:
                 skipped.append(f"{vehicle.vin}: {exc.message}")
@@ -190,13 +211,20 @@ class VehicleAdmin(admin.ModelAdmin):
 
 
 @admin.register(VehicleStatusChange)
-class VehicleStatusChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class VehicleStatusChangeAdmin(ReadOnlyAdminMixin, AccountNamesAdmin):
     list_display = ["at", "vehicle", "from_status", "to_status", "reason", "changed_by"]
     list_filter = ["to_status", "from_status"]
-    list_select_related = ["vehicle", "changed_by"]
+    list_select_related = ["vehicle"]
     search_fields = ["vehicle__vin", "reason"]
     date_hierarchy = "at"
     ordering = ["-at"]
+    readonly_fields = ("vehicle", "from_status", "to_status", "reason", "changed_by", "at")
+    fields = readonly_fields
+    account_fields = ("changed_by_id",)
+
+    @admin.display(description="changed by")
+    def changed_by(self, change: VehicleStatusChange) -> str:
+        return account_username(change, "changed_by_id")
 
 
 @admin.register(FirmwareRelease)
@@ -214,12 +242,19 @@ class FirmwareReleaseAdmin(admin.ModelAdmin):
 
 
 @admin.register(FirmwareInstall)
-class FirmwareInstallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class FirmwareInstallAdmin(ReadOnlyAdminMixin, AccountNamesAdmin):
     list_display = ["installed_at", "vehicle", "firmware", "previous_firmware", "installed_by"]
     list_filter = ["firmware"]
-    list_select_related = ["vehicle", "firmware", "previous_firmware", "installed_by"]
+    list_select_related = ["vehicle", "firmware", "previous_firmware"]
     search_fields = ["vehicle__vin", "firmware__version"]
     date_hierarchy = "installed_at"
+    readonly_fields = ("vehicle", "firmware", "previous_firmware", "installed_by", "installed_at")
+    fields = readonly_fields
+    account_fields = ("installed_by_id",)
+
+    @admin.display(description="installed by")
+    def installed_by(self, install: FirmwareInstall) -> str:
+        return account_username(install, "installed_by_id")
 
 
 @admin.register(TelemetryReading)

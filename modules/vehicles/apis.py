@@ -257,7 +257,7 @@ class VehicleTransitionApi(APIView):
             vehicle_id=vehicle_id,
             status=serializer.validated_data["status"],
             reason=serializer.validated_data["reason"],
-            changed_by=request.user,
+            changed_by_id=request.user.pk,
         )
         vehicle = selectors.vehicle_get(vehicle_id=vehicle_id)
         return Response(self.OutputSerializer(vehicle).data)
@@ -538,7 +538,7 @@ class VehicleFirmwareAssignApi(APIView):
         services.vehicle_firmware_assign(
             vehicle_id=vehicle_id,
             version=serializer.validated_data["version"],
-            installed_by=request.user,
+            installed_by_id=request.user.pk,
         )
         vehicle = selectors.vehicle_get(vehicle_id=vehicle_id)
         return Response(self.OutputSerializer(vehicle).data)

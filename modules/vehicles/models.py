@@ -1,7 +1,6 @@
 import uuid
 from decimal import Decimal
 
-from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -151,13 +150,9 @@ class VehicleStatusChange(models.Model):
     from_status = models.CharField(max_length=16, choices=VehicleStatus.choices)
     to_status = models.CharField(max_length=16, choices=VehicleStatus.choices)
     reason = models.CharField(max_length=255, blank=True)
-    changed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
+    # The account (platform user id) that made the change; none when a trip or a module did.
+    # An id, not a relation: the accounts may live in another database than this module.
+    changed_by_id = models.UUIDField("changed by", null=True, blank=True, db_index=True)
     at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -178,13 +173,8 @@ class FirmwareInstall(models.Model):
     previous_firmware = models.ForeignKey(
         FirmwareRelease, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    installed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
+    # The account (platform user id) that installed it, as for status changes.
+    installed_by_id = models.UUIDField("installed by", null=True, blank=True, db_index=True)
     installed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

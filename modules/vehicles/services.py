@@ -10,11 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import DecimalField, ExpressionWrapper, F, Value
 from django.utils import timezone
 
@@ -50,6 +49,7 @@ from monolith.platform.geo import (
     position_check,
 )
 from monolith.platform.lifecycle import Lifecycle
+from monolith.platform.registry import module_atomic
 
 TELEMETRY_BATCH_MAX = 500
 ODOMETER_STEP = Decimal("0.01")
@@ -116,7 +116,7 @@ def _status_change(
     vehicle: Vehicle,
     to_status: str,
     reason: str,
-    changed_by: Any | None,
+    changed_by_id: UUID | None,
     lifecycle: Lifecycle = VEHICLE_LIFECYCLE,
 ) -> Vehicle:
     """Move a locked ``vehicle`` to ``to_status`` if ``lifecycle`` allows it, with history.
@@ -134,7 +134,7 @@ def _status_change(
         from_status=from_status,
         to_status=to_status,
         reason=reason,
-        changed_by=changed_by,
+        changed_by_id=changed_by_id,
         at=now,
     )
     publish(
@@ -149,7 +149,7 @@ def _status_change(
     return vehicle
 
 
-@transaction.atomic
+@module_atomic("vehicles")
 def vehicle_register(
     *,
     vin: str,
@@ -187,7 +187,7 @@ def vehicle_register(
         vehicle.id = vehicle_id
     try:
         # A savepoint, so a concurrent registration of the same VIN ends as a 400, not a 500.
-        with transaction.atomic():
+        with module_atomic("vehicles"):
             vehicle.save(force_insert=True)
     except IntegrityError:
         raise InvalidRequest(
@@ -204,7 +204,7 @@ def vehicle_register(
     return vehicle
 
 
-@transaction.atomic
+@module_atomic("vehicles")
 def vehicle_update(
     *,
     vehicle_id: UUID,
@@ -230,9 +230,9 @@ def vehicle_update(
     return vehicle
 
 
-@transaction.atomic
+@module_atomic("vehicles")
 def vehicle_transition(
-    *, vehicle_id: UUID, status: str, reason: str = "", changed_by: Any | None = None
+    *, vehicle_id: UUID, status: str, reason: str = "", changed_by_id: UUID | None = None
 ) -> Vehicle:
     """Move a vehicle to ``status`` by hand: staff, or a module reporting it went quiet.
 
@@ -257,19 +257,19 @@ def vehicle_transition(
         vehicle=vehicle,
         to_status=status,
         reason=reason,
-        changed_by=changed_by,
+        changed_by_id=changed_by_id,
         lifecycle=MANUAL_LIFECYCLE,
     )
 
 
-@transaction.atomic
+@module_atomic("vehicles")
 def vehicle_reserve_nearest(
     *,
     latitude: Decimal,
     longitude: Decimal,
     seats: int = 1,
     trip_id: UUID,
-    changed_by: Any | None = None,
+    changed_by_id: UUID | None = None,
 ) -> Vehicle:
     """Reserve the nearest available vehicle with the seats and the charge for ``trip_id``.
 
@@ -312,12 +312,14 @@ def vehicle_reserve_nearest(
         vehicle=vehicle,
         to_status=VehicleStatus.RESERVED,
         reason=f"reserved for trip {trip_id}",
-        changed_by=changed_by,
+        changed_by_id=changed_by_id,
     )
 
 
-@transaction.atomic
-def vehicle_release(*, vehicle_id: UUID, trip_id: UUID, changed_by: Any | None = None) -> Vehicle:
+@module_atomic("vehicles")
+def vehicle_release(
+    *, vehicle_id: UUID, trip_id: UUID, changed_by_id: UUID | None = None
+) -> Vehicle:
     """``trip_id`` gives its reserved vehicle back; a vehicle it does not hold is left alone.
 
     A vehicle that went offline while reserved stays offline, no longer held.
@@ -340,13 +342,13 @@ def vehicle_release(*, vehicle_id: UUID, trip_id: UUID, changed_by: Any | None =
         vehicle=vehicle,
         to_status=VehicleStatus.AVAILABLE,
         reason=f"released by trip {trip_id}",
-        changed_by=changed_by,
+        changed_by_id=changed_by_id,
     )
 
 
-@transaction.atomic
+@module_atomic("vehicles")
 def vehicle_start_trip(
-    *, vehicle_id: UUID, trip_id: UUID, changed_by: Any | None = None
+    *, vehicle_id: UUID, trip_id: UUID, changed_by_id: UUID | None = None
 ) -> Vehicle:
     """The vehicle reserved for ``trip_id`` sets off."""
     vehicle = _vehicle_locked(vehicle_id)
@@ -355,13 +357,13 @@ def vehicle_start_trip(
         vehicle=vehicle,
         to_status=VehicleStatus.IN_TRIP,
         reason=f"trip {trip_id} started",
-        changed_by=changed_by,
+        changed_by_id=changed_by_id,
     )
 
 
-@transaction.atomic
+@module_atomic("vehicles")
 def vehicle_end_trip(
-    *, vehicle_id: UUID, trip_id: UUID, distance_km: Decimal, changed_by: Any | None = None
+    *, vehicle_id: UUID, trip_id: UUID, distance_km: Decimal, changed_by_id: UUID | None = None
 ) -> Vehicle:
     """``trip_id`` is over: its vehicle is free again and its odometer grows by the distance.
 
@@ -397,11 +399,11 @@ def vehicle_end_trip(
         vehicle=vehicle,
         to_status=VehicleStatus.AVAILABLE,
         reason=f"trip {trip_id} ended after {distance_km} km",
-        changed_by=changed_by,
+        changed_by_id=changed_by_id,
     )
 
 
-@transaction.atomic
+@module_atomic("vehicles")
 def firmware_release_create(
     *, version: str, notes: str = "", released_at: datetime | None = None
 ) -> FirmwareRelease:
@@ -417,16 +419,16 @@ def firmware_release_create(
         version=version, notes=notes, released_at=released_at or timezone.now()
     )
     try:
-        with transaction.atomic():
+        with module_atomic("vehicles"):
             release.save(force_insert=True)
     except IntegrityError:
         raise InvalidRequest(f"Firmware {version} is already released.", field="version") from None
     return release
 
 
-@transaction.atomic
+@module_atomic("vehicles")
 def vehicle_firmware_assign(
-    *, vehicle_id: UUID, version: str, installed_by: Any | None = None
+    *, vehicle_id: UUID, version: str, installed_by_id: UUID | None = None
 ) -> Vehicle:
     """Record that a vehicle now runs firmware ``version``; assigning the current one is a no-op."""
     vehicle = _vehicle_locked(vehicle_id)
@@ -440,7 +442,7 @@ def vehicle_firmware_assign(
         vehicle=vehicle,
         firmware=release,
         previous_firmware_id=vehicle.firmware_id,
-        installed_by=installed_by,
+        installed_by_id=installed_by_id,
     )
     vehicle.firmware = release
     vehicle.save(update_fields=["firmware", "updated_at"])
@@ -483,7 +485,7 @@ def _reading_rounded(reading: TelemetryInput) -> TelemetryInput:
     )
 
 
-@transaction.atomic
+@module_atomic("vehicles")
 def vehicle_telemetry_ingest(*, vehicle_id: UUID, readings: Sequence[TelemetryInput]) -> int:
     """Store a batch of readings from one vehicle and bring its live state up to date.
 

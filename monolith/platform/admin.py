@@ -1,8 +1,13 @@
 """Admin building blocks shared by the modules: records that are never edited."""
 
+from collections.abc import Iterable
 from typing import Any
+from uuid import UUID
 
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth import get_user_model
+from django.db.models import Model
 from django.http import HttpRequest
 
 
@@ -29,3 +34,46 @@ class ReadOnlyTabularInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
+
+
+# The attribute on a shown record that carries the usernames of its page's accounts.
+_NAMES = "_account_usernames"
+
+
+def account_usernames_attach(rows: Iterable[Model], fields: Iterable[str]) -> None:
+    """Look up, in one query, the usernames of the accounts that ``fields`` of ``rows`` hold.
+
+    Modules keep account ids, not foreign keys (their tables may live on another database),
+    so an admin page resolves the names of its rows' accounts once per page.
+    """
+    rows = list(rows)
+    fields = list(fields)
+    wanted = {getattr(row, field) for row in rows for field in fields} - {None}
+    names: dict[UUID, str] = {}
+    if wanted:
+        names = dict(get_user_model().objects.filter(pk__in=wanted).values_list("pk", "username"))
+    for row in rows:
+        setattr(row, _NAMES, names)
+
+
+def account_username(row: Model, field: str) -> str:
+    """The username of the account ``row.<field>`` holds; the id of one that was deleted."""
+    account_id = getattr(row, field)
+    if account_id is None:
+        return "—"
+    if not hasattr(row, _NAMES):
+        # A record shown alone (its own page): one lookup for it.
+        account_usernames_attach([row], [field])
+    return str(getattr(row, _NAMES).get(account_id, account_id))
+
+
+class AccountNamesAdmin(admin.ModelAdmin):
+    """Usernames for the account ids in ``account_fields``: one lookup per changelist page."""
+
+    account_fields: tuple[str, ...] = ()
+
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        changelist = super().get_changelist_instance(request)
+        # The page's rows are fetched here and reused by the template.
+        account_usernames_attach(changelist.result_list, self.account_fields)
+        return changelist

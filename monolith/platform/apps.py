@@ -9,10 +9,13 @@ class PlatformConfig(AppConfig):
 
     def ready(self) -> None:
         # Loads the Celery app with Django, so tasks queued from web processes find it.
-        import monolith.celery  # noqa: F401
+        import monolith.celery
+        import monolith.platform.boundaries.checks  # noqa: F401
+        from monolith.platform.boundaries.sql_guard import sql_guard_install
         from monolith.platform.roles import roles_ensure
 
         # Permissions are created app by app as migrate finishes each one, so the roles are
         # granted theirs once the last app with models is done.
         last_app = [config for config in apps.get_app_configs() if config.models_module][-1]
         post_migrate.connect(roles_ensure, sender=last_app, dispatch_uid="fleet-roles-ensure")
+        sql_guard_install()

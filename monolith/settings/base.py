@@ -127,6 +127,9 @@ STORAGES = {
 
 FLEET_CURRENCY = env_str("FLEET_CURRENCY", "EUR")
 
+# The runtime SQL guard (decision 0005): "raise", "warn" or "off" (nothing installed).
+BOUNDARIES_SQL_GUARD = env_str("BOUNDARIES_SQL_GUARD", "warn")
+
 LOGGING = build_logging(env_str("LOG_LEVEL", "INFO"))
 
 # The payment provider billing charges through; the sandbox behaves like a provider's test mode.

@@ -12,6 +12,7 @@ def build_logging(level: str) -> dict[str, Any]:
         "handlers": {
             "stdout": {
                 "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
                 "formatter": "json",
                 "filters": ["request_id"],
             }

@@ -3,6 +3,8 @@
 from monolith.settings.base import *  # noqa: F403
 
 DEBUG = False
+# Every test proves the modules keep to their own tables.
+BOUNDARIES_SQL_GUARD = "raise"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -6,8 +6,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.db import connections, router
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from modules.billing import services
 from modules.billing.models import Invoice, Payment, PaymentMethod, Refund, Tariff
@@ -205,7 +208,7 @@ def test_refund_in_full_action(
 ) -> None:
     card(rider, "tok_visa")
     payment = services.invoice_collect_payment(invoice_id=issue(rider).id)
-    services.payment_refund(payment_id=payment.id, amount=Decimal("2.50"), reason="x", by=None)
+    services.payment_refund(payment_id=payment.id, amount=Decimal("2.50"), reason="x", by_id=None)
 
     response = admin_client.post(
         f"{ADMIN}/payment/",
@@ -290,8 +293,38 @@ def test_payments_show_their_refunds(
 ) -> None:
     card(rider, "tok_visa")
     payment = services.invoice_collect_payment(invoice_id=issue(rider).id)
-    services.payment_refund(payment_id=payment.id, amount=Decimal("1.00"), reason="Bump", by=staff)
+    services.payment_refund(
+        payment_id=payment.id, amount=Decimal("1.00"), reason="Bump", by_id=staff.id
+    )
+    services.payment_refund(
+        payment_id=payment.id, amount=Decimal("2.00"), reason="Auto", by_id=None
+    )
     page = admin_client.get(f"{ADMIN}/payment/{payment.id}/change/")
     assert page.status_code == 200
     assert "Bump" in page.content.decode()
+    # Who refunded is an account id; the page names the account.
+    assert "<p>staff-sam</p>" in page.content.decode()
+    assert "<p>—</p>" in page.content.decode()
     assert Payment.objects.count() == 1
+
+
+def test_refund_list_names_who_refunded_with_one_account_lookup(
+    admin_client: Client, rider: Any, issue: Issue, card: Card, make_user: Callable[..., Any]
+) -> None:
+    card(rider, "tok_visa")
+    people = [make_user(f"staff-{n}", is_staff=True) for n in range(3)]
+    for person in people:
+        payment = services.invoice_collect_payment(invoice_id=issue(rider).id)
+        services.payment_refund(
+            payment_id=payment.id, amount=Decimal("1.00"), reason="x", by_id=person.id
+        )
+    with CaptureQueriesContext(connections[router.db_for_read(get_user_model())]) as queries:
+        page = admin_client.get(f"{ADMIN}/refund/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    for person in people:
+        assert f'<td class="field-created_by">{person.username}</td>' in html
+    assert sum('"accounts_user"."id" IN (' in query["sql"] for query in queries) == 1
+    refund = Refund.objects.get(created_by_id=people[0].id)
+    detail = admin_client.get(f"{ADMIN}/refund/{refund.id}/change/").content.decode()
+    assert "staff-0" in detail

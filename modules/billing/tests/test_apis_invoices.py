@@ -179,15 +179,15 @@ def test_invoice_list_runs_the_same_queries_at_any_page_size(
     staff: Any,
     rider: Any,
     issue: Issue,
-    django_assert_num_queries: Any,
+    assert_num_queries_all_databases: Any,
 ) -> None:
     for _ in range(60):
         issue(rider)
     client = client_for(staff)
     # token and user, roles, count, page, lines
-    with django_assert_num_queries(5):
+    with assert_num_queries_all_databases(5):
         small = client.get(URL, {"page_size": 5})
-    with django_assert_num_queries(5):
+    with assert_num_queries_all_databases(5):
         large = client.get(URL, {"page_size": 50})
     assert len(small.data["results"]) == 5
     assert len(large.data["results"]) == 50

@@ -260,7 +260,7 @@ def test_decline_raises_card_declined_with_the_gateway_code(rider: Any, card: Ca
 
 
 def test_list_runs_the_same_queries_at_any_page_size(
-    client_for: ClientFor, rider: Any, django_assert_num_queries: Any
+    client_for: ClientFor, rider: Any, assert_num_queries_all_databases: Any
 ) -> None:
     CreditPurchase.objects.bulk_create(
         CreditPurchase(
@@ -274,9 +274,9 @@ def test_list_runs_the_same_queries_at_any_page_size(
     )
     client = client_for(rider)
     # token and user, count, page
-    with django_assert_num_queries(3):
+    with assert_num_queries_all_databases(3):
         small = client.get(URL, {"page_size": 5})
-    with django_assert_num_queries(3):
+    with assert_num_queries_all_databases(3):
         large = client.get(URL, {"page_size": 50})
     assert (len(small.data["results"]), len(large.data["results"])) == (5, 50)
     assert small.data["count"] == 60

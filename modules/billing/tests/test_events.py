@@ -13,6 +13,10 @@ from modules.billing.models import Invoice, Payment, SandboxCharge, Tariff
 from modules.trips.events import TripCompleted
 from monolith.platform.events import publish, subscribers_of, subscriptions_only
 from monolith.platform.money import Money
+from monolith.platform.registry import module_database
+
+# Collection waits for the commit of billing's database.
+BILLING_DB = module_database("billing")
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +46,7 @@ def test_event_delivered_twice_issues_one_invoice(
 ) -> None:
     card(rider, "tok_visa")
     event = _completed(rider.id)
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(using=BILLING_DB, execute=True):
         publish(event)
         publish(event)
 
@@ -64,9 +68,9 @@ def test_redelivery_later_charges_nothing_new(
 ) -> None:
     card(rider, "tok_chargeDeclined")
     event = _completed(rider.id)
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(using=BILLING_DB, execute=True):
         publish(event)
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+    with django_capture_on_commit_callbacks(using=BILLING_DB, execute=True) as callbacks:
         publish(event)
     assert callbacks == []
     assert Payment.objects.get().failure_code == "card_declined"
@@ -80,7 +84,7 @@ def test_collection_waits_for_the_commit(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     card(rider, "tok_visa")
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+    with django_capture_on_commit_callbacks(using=BILLING_DB, execute=False) as callbacks:
         publish(_completed(rider.id))
     assert len(callbacks) == 1
     assert not SandboxCharge.objects.exists()
@@ -93,7 +97,7 @@ def test_gateway_outage_after_commit_leaves_the_invoice_to_retry(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     card(rider, "tok_processingError")
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(using=BILLING_DB, execute=True):
         publish(_completed(rider.id))
     assert Invoice.objects.get().status == Invoice.Status.ISSUED
     assert not Payment.objects.exists()

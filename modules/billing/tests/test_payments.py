@@ -163,14 +163,16 @@ def paid(rider: Any, issue: Issue, card: Card) -> Payment:
 
 def test_partial_then_full_refund(paid: Payment, staff: Any, published: list[Any]) -> None:
     first = services.payment_refund(
-        payment_id=paid.id, amount=Decimal("7.50"), reason="Detour", by=staff
+        payment_id=paid.id, amount=Decimal("7.50"), reason="Detour", by_id=staff.id
     )
     paid.invoice.refresh_from_db()
     assert paid.invoice.status == Invoice.Status.PARTIALLY_REFUNDED
     assert first.created_by_id == staff.id
     assert first.gateway_refund_id.startswith("re_")
 
-    rest = services.payment_refund(payment_id=paid.id, amount=None, reason="Goodwill", by=staff)
+    rest = services.payment_refund(
+        payment_id=paid.id, amount=None, reason="Goodwill", by_id=staff.id
+    )
     assert rest.amount == Decimal("10.00")
     paid.invoice.refresh_from_db()
     assert paid.invoice.status == Invoice.Status.REFUNDED
@@ -178,29 +180,31 @@ def test_partial_then_full_refund(paid: Payment, staff: Any, published: list[Any
 
 
 def test_refund_beyond_what_is_left_is_a_conflict(paid: Payment, staff: Any) -> None:
-    services.payment_refund(payment_id=paid.id, amount=Decimal("10.00"), reason="x", by=staff)
+    services.payment_refund(payment_id=paid.id, amount=Decimal("10.00"), reason="x", by_id=staff.id)
     with pytest.raises(RefundExceedsPayment) as excinfo:
-        services.payment_refund(payment_id=paid.id, amount=Decimal("7.51"), reason="x", by=staff)
+        services.payment_refund(
+            payment_id=paid.id, amount=Decimal("7.51"), reason="x", by_id=staff.id
+        )
     assert excinfo.value.status == 409
     assert "7.50" in excinfo.value.message
-    services.payment_refund(payment_id=paid.id, amount=Decimal("7.50"), reason="x", by=staff)
+    services.payment_refund(payment_id=paid.id, amount=Decimal("7.50"), reason="x", by_id=staff.id)
     with pytest.raises(RefundExceedsPayment):
-        services.payment_refund(payment_id=paid.id, amount=None, reason="x", by=staff)
+        services.payment_refund(payment_id=paid.id, amount=None, reason="x", by_id=staff.id)
 
 
 def test_refund_input_is_checked(paid: Payment, staff: Any) -> None:
     with pytest.raises(InvalidRequest) as excinfo:
-        services.payment_refund(payment_id=paid.id, amount=Decimal("0"), reason="x", by=staff)
+        services.payment_refund(payment_id=paid.id, amount=Decimal("0"), reason="x", by_id=staff.id)
     assert excinfo.value.field == "amount"
     with pytest.raises(InvalidRequest) as excinfo:
-        services.payment_refund(payment_id=paid.id, amount=Decimal("1"), reason=" ", by=staff)
+        services.payment_refund(payment_id=paid.id, amount=Decimal("1"), reason=" ", by_id=staff.id)
     assert excinfo.value.field == "reason"
 
 
 def test_a_failed_payment_cannot_be_refunded(rider: Any, issue: Issue, staff: Any) -> None:
     failed = services.invoice_collect_payment(invoice_id=issue(rider).id)
     with pytest.raises(Conflict):
-        services.payment_refund(payment_id=failed.id, amount=None, reason="x", by=staff)
+        services.payment_refund(payment_id=failed.id, amount=None, reason="x", by_id=staff.id)
 
 
 def test_void_only_before_payment(rider: Any, issue: Issue, paid: Payment) -> None:

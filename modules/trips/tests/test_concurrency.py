@@ -5,7 +5,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import connections
 
 from modules.trips import services
 from modules.trips.errors import ActiveTripExists
@@ -14,6 +14,7 @@ from modules.trips.tests.conftest import ROUTE
 from modules.users import api as users_api
 from modules.vehicles import api as vehicles_api
 from monolith.platform.access import Role
+from monolith.platform.registry import module_atomic
 
 
 @pytest.mark.django_db(transaction=True)
@@ -30,7 +31,7 @@ def test_a_request_racing_an_uncommitted_one_is_refused(
 
     def competing_request() -> None:
         try:
-            with transaction.atomic():
+            with module_atomic("trips"):
                 services.trip_request(rider_id=rider.id, **ROUTE)
                 inserted.set()
                 # Hold the transaction open while the main thread makes its request.
@@ -39,7 +40,7 @@ def test_a_request_racing_an_uncommitted_one_is_refused(
             failures.append(exc)
         finally:
             inserted.set()
-            connection.close()
+            connections.close_all()
 
     competitor = threading.Thread(target=competing_request)
     competitor.start()

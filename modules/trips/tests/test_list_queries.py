@@ -42,7 +42,7 @@ def sixty_completed_trips(rider: Any, other_rider: Any) -> None:
 @pytest.mark.parametrize("who", ["staff", "rider"])
 def test_list_query_count_does_not_grow_with_the_page(
     client_for: Callable[[Any], APIClient],
-    django_assert_num_queries: Any,
+    assert_num_queries_all_databases: Any,
     request: pytest.FixtureRequest,
     who: str,
 ) -> None:
@@ -50,7 +50,7 @@ def test_list_query_count_does_not_grow_with_the_page(
     expected_rows = {"staff": (5, 50), "rider": (5, 30)}[who]
 
     for page_size, rows in zip((5, 50), expected_rows, strict=True):
-        with django_assert_num_queries(LIST_QUERIES):
+        with assert_num_queries_all_databases(LIST_QUERIES):
             response = client.get("/api/v1/trips/", {"page_size": page_size})
         assert response.status_code == 200
         assert len(response.json()["results"]) == rows

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from modules.trips import services
@@ -19,6 +19,7 @@ from modules.vehicles import api as vehicles_api
 from monolith.platform import events as platform_events
 from monolith.platform.access import Role
 from monolith.platform.errors import Conflict, IllegalTransition, InvalidRequest
+from monolith.platform.registry import module_atomic
 
 pytestmark = pytest.mark.django_db
 
@@ -133,7 +134,7 @@ def test_after_cancelling_a_rider_may_request_again(assigned_trip: Trip) -> None
 
 def test_the_database_refuses_a_second_active_trip(assigned_trip: Trip) -> None:
     """The partial unique index holds even if two requests slip past the service's check."""
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(IntegrityError), module_atomic("trips"):
         Trip.objects.create(rider_id=assigned_trip.rider_id, status=TripStatus.REQUESTED, **ROUTE)
 
 

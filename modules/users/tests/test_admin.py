@@ -4,8 +4,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.db import connections, router
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from modules.users import services
@@ -212,8 +215,94 @@ def test_staff_profile_admin_adds_a_profile(
     client, _ = admin_client_for_staff
     response = client.post(
         reverse("admin:users_staffprofile_add"),
-        {"user": str(staff.id), "employee_number": "E-100", "depot": "North", "job_title": "Ops"},
+        {
+            "username": staff.username,
+            "employee_number": "E-100",
+            "depot": "North",
+            "job_title": "Ops",
+        },
     )
     assert response.status_code == 302, response.content
     profile = StaffProfile.objects.get(pk=staff.id)
     assert (profile.employee_number, profile.depot) == ("E-100", "North")
+
+
+def test_rider_list_shows_and_searches_accounts_with_one_lookup_per_page(
+    admin_client_for_staff: tuple[Client, Any], make_user: Any
+) -> None:
+    """Accounts may be in another database: read once per page, searched by id."""
+    client, _ = admin_client_for_staff
+    for name in ("hugo", "ines", "jana"):
+        services.rider_register(
+            username=name,
+            email=f"{name}@mail.test",
+            password="a-Long-and-Unusual-passphrase-42",
+            display_name=name.title(),
+        )
+    get_user_model().objects.filter(username="jana").update(is_active=False)
+    url = reverse("admin:users_rider_changelist")
+
+    with CaptureQueriesContext(connections[router.db_for_read(get_user_model())]) as queries:
+        page = client.get(url)
+    html = page.content.decode()
+    for name in ("hugo", "ines", "jana"):
+        assert f'<td class="field-username">{name}</td>' in html
+        assert f'<td class="field-email">{name}@mail.test</td>' in html
+    assert sum('"accounts_user"."id" IN (' in query["sql"] for query in queries) == 1
+
+    def shown(**params: str) -> list[str]:
+        response = client.get(url, params)
+        assert response.status_code == 200
+        return sorted(rider.display_name for rider in response.context["cl"].result_list)
+
+    assert shown(q="INES") == ["Ines"]
+    assert shown(q="hugo@mail") == ["Hugo"]
+    assert shown(q="Jan") == ["Jana"]  # the display name, as before
+    assert shown(active="no") == ["Jana"]
+    assert shown(active="yes") == ["Hugo", "Ines"]
+    rider = Rider.objects.get(display_name="Hugo")
+    detail = client.get(reverse("admin:users_rider_change", args=[rider.pk])).content.decode()
+    assert reverse("admin:accounts_user_change", args=[rider.pk]) in detail
+
+
+def test_ledger_names_who_adjusted(
+    admin_client_for_staff: tuple[Client, Any], funded_rider: Any
+) -> None:
+    client, admin_user = admin_client_for_staff
+    services.wallet_adjust(
+        rider_id=funded_rider.id, amount=Decimal("1.00"), memo="sorry", created_by=admin_user
+    )
+    page = client.get(reverse("admin:users_ledgerentry_changelist")).content.decode()
+    assert '<td class="field-created_by">admin-ada</td>' in page
+    assert '<td class="field-created_by">—</td>' in page  # the top-up: nobody in person
+    assert (
+        "admin-ada"
+        in client.get(
+            reverse("admin:users_ledgerentry_changelist"), {"q": "rider-ann"}
+        ).content.decode()
+    )
+    wallet = Wallet.objects.get(rider_id=funded_rider.id)
+    wallet_page = client.get(reverse("admin:users_wallet_change", args=[wallet.pk]))
+    assert "<p>admin-ada</p>" in wallet_page.content.decode()
+
+
+def test_staff_profile_admin_names_the_account_by_username(
+    admin_client_for_staff: tuple[Client, Any], staff: Any
+) -> None:
+    client, _ = admin_client_for_staff
+    form = {"employee_number": "E-7", "depot": "", "job_title": ""}
+    unknown = client.post(reverse("admin:users_staffprofile_add"), {**form, "username": "nobody"})
+    assert unknown.status_code == 200
+    assert "No account has this username." in unknown.content.decode()
+
+    client.post(reverse("admin:users_staffprofile_add"), {**form, "username": "STAFF-SAM"})
+    assert StaffProfile.objects.get().id == staff.id
+    again = client.post(
+        reverse("admin:users_staffprofile_add"),
+        {**form, "employee_number": "E-8", "username": "staff-sam"},
+    )
+    assert "already" in again.content.decode()
+    listing = client.get(reverse("admin:users_staffprofile_changelist"), {"q": "staff-sam"})
+    assert '<td class="field-username">staff-sam</td>' in listing.content.decode()
+    change = client.get(reverse("admin:users_staffprofile_change", args=[staff.id]))
+    assert reverse("admin:accounts_user_change", args=[staff.id]) in change.content.decode()

@@ -31,14 +31,12 @@ def sign_up(client: APIClient, username: str = "hana", **overrides: Any) -> Any:
     return client.post(f"{BASE}/riders/", body, format="json")
 
 
-def pages_of_5_and_50(
-    client: APIClient, url: str, django_assert_num_queries: Any, *, queries: int
-) -> Any:
+def pages_of_5_and_50(client: APIClient, url: str, assert_num_queries: Any, *, queries: int) -> Any:
     """Fetch pages of 5 and 50 of a 60-row list, each in ``queries`` queries; the large page."""
     client.get(url)  # warm up content types and the like
-    with django_assert_num_queries(queries):
+    with assert_num_queries(queries):
         small = client.get(url, {"page_size": 5})
-    with django_assert_num_queries(queries):
+    with assert_num_queries(queries):
         large = client.get(url, {"page_size": 50})
     assert len(small.json()["results"]) == 5
     assert len(large.json()["results"]) == 50
@@ -273,14 +271,14 @@ def test_ledger_is_newest_first_paginated_and_filterable(
 
 
 def test_ledger_query_count_is_the_same_for_any_page_size(
-    rider: Any, client_for: ClientFor, django_assert_num_queries: Any
+    rider: Any, client_for: ClientFor, assert_num_queries_all_databases: Any
 ) -> None:
     for index in range(60):
         services.wallet_top_up(rider_id=rider.id, amount=Decimal("1.00"), reference=f"r{index}")
 
     # Token lookup, the rider, the wallet, the count and the page (entries with their wallet).
     page = pages_of_5_and_50(
-        client_for(rider), f"{BASE}/me/wallet/ledger/", django_assert_num_queries, queries=5
+        client_for(rider), f"{BASE}/me/wallet/ledger/", assert_num_queries_all_databases, queries=5
     )
     assert {entry["currency"] for entry in page["results"]} == {"EUR"}
 
@@ -355,7 +353,7 @@ def test_staff_adjustment_debits_with_memo(
         "95.00",
     )
     entry = LedgerEntry.objects.get(pk=body["id"])
-    assert entry.created_by == staff
+    assert entry.created_by_id == staff.id
 
 
 @pytest.mark.parametrize(
@@ -426,7 +424,7 @@ def test_staff_list_searches_and_filters(
 
 
 def test_staff_list_query_count_is_the_same_for_any_page_size(
-    staff: Any, client_for: ClientFor, django_assert_num_queries: Any
+    staff: Any, client_for: ClientFor, assert_num_queries_all_databases: Any
 ) -> None:
     user_model = get_user_model()
     users = user_model.objects.bulk_create(
@@ -436,9 +434,12 @@ def test_staff_list_query_count_is_the_same_for_any_page_size(
         ]
     )
     riders = Rider.objects.bulk_create(
-        [Rider(user=user, display_name=f"Bulk {index}") for index, user in enumerate(users)]
+        [Rider(id=user.id, display_name=f"Bulk {index}") for index, user in enumerate(users)]
     )
     Wallet.objects.bulk_create([Wallet(rider=rider, currency="EUR") for rider in riders])
 
-    # Token lookup, the staff member's roles, the count and the page.
-    pages_of_5_and_50(client_for(staff), f"{BASE}/riders/", django_assert_num_queries, queries=4)
+    # Token lookup, the staff member's roles, the count, the page and the page's accounts
+    # (read by id: they may be in another database).
+    pages_of_5_and_50(
+        client_for(staff), f"{BASE}/riders/", assert_num_queries_all_databases, queries=5
+    )

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 
 from modules.users import services
 from modules.users.errors import CreditHoldNotFound, InsufficientCredit, RiderNotFound
@@ -16,6 +16,7 @@ from modules.users.models import CreditHold, LedgerEntry, Rider, Wallet
 from monolith.platform import events
 from monolith.platform.access import Role
 from monolith.platform.errors import Conflict, IllegalTransition, InvalidRequest
+from monolith.platform.registry import module_atomic
 
 pytestmark = pytest.mark.django_db
 
@@ -50,7 +51,8 @@ def test_register_creates_account_role_profile_and_empty_wallet(
     )
 
     user = get_user_model().objects.get(username="dora")
-    assert rider.user_id == user.id
+    assert rider.id == user.id
+    assert (rider.account.username, rider.account.email) == ("dora", "dora@example.com")
     assert user.check_password(STRONG_PASSWORD)
     assert list(user.groups.values_list("name", flat=True)) == [Role.RIDER.value]
     assert rider.preferred_language == "en"
@@ -83,6 +85,50 @@ def test_register_refuses_weak_passwords(password: str) -> None:
         )
     assert caught.value.field == "password"
     assert not get_user_model().objects.filter(username="erin-example").exists()
+
+
+def test_register_checks_the_profile_before_making_the_account() -> None:
+    """Account and profile may be in two databases: a bad profile must leave no account."""
+    with pytest.raises(InvalidRequest) as caught:
+        services.rider_register(
+            username="fay",
+            email="fay@example.com",
+            password=STRONG_PASSWORD,
+            display_name="F" * 101,
+        )
+    assert caught.value.field == "display_name"
+    assert not get_user_model().objects.filter(username="fay").exists()
+    assert not Rider.objects.exists()
+
+
+def test_a_role_holder_whose_profile_was_never_written_gets_it_on_first_use() -> None:
+    """Peeled, sign-up commits the account before the profile; a crash between them heals."""
+    rider = services.rider_register(
+        username="gil", email="gil@example.com", password=STRONG_PASSWORD, display_name="Gil"
+    )
+    Wallet.objects.filter(rider=rider).delete()
+    Rider.objects.filter(pk=rider.pk).delete()
+
+    again = services.rider_provision(user_id=rider.id)
+
+    assert (again.id, again.display_name, again.account.username) == (rider.id, "gil", "gil")
+    assert Wallet.objects.filter(rider_id=rider.id).count() == 1
+
+
+def test_staff_profile_needs_an_account(staff: Any) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        services.staff_profile_ensure(user_id=uuid.uuid4(), employee_number="E-1")
+    assert caught.value.field == "user_id"
+    profile = services.staff_profile_ensure(user_id=staff.id, employee_number="E-2")
+    assert profile.id == staff.id
+
+
+def test_a_rider_whose_account_was_deleted_reads_as_inactive_without_a_name(rider: Any) -> None:
+    """No foreign key keeps the account: the profile outlives it and says so."""
+    services.rider_provision(user_id=rider.id)
+    get_user_model().objects.filter(pk=rider.id).delete()
+    account = Rider.objects.get(pk=rider.id).account
+    assert (account.id, account.username, account.is_active) == (rider.id, "", False)
 
 
 def test_provision_gives_role_holders_a_profile_and_wallet_once(rider: Any) -> None:
@@ -122,8 +168,8 @@ def test_rider_update_validates_phone(registered_rider: Rider) -> None:
 
 def test_rider_update_refuses_fields_outside_the_profile(registered_rider: Rider) -> None:
     with pytest.raises(InvalidRequest) as caught:
-        services.rider_update(rider=registered_rider, data={"user_id": "x"})
-    assert caught.value.field == "user_id"
+        services.rider_update(rider=registered_rider, data={"id": "x"})
+    assert caught.value.field == "id"
 
 
 # Top-ups
@@ -324,10 +370,10 @@ def test_adjustment_credits_and_debits_with_memo(funded_rider: Any, staff: Any) 
     entry = services.wallet_adjust(
         rider_id=funded_rider.id, amount=Decimal("-25.00"), memo="refund reversal", created_by=staff
     )
-    assert (entry.amount, entry.memo, entry.created_by) == (
+    assert (entry.amount, entry.memo, entry.created_by_id) == (
         Decimal("-25.00"),
         "refund reversal",
-        staff,
+        staff.id,
     )
     assert balances(funded_rider.id) == (Decimal("80.00"), Decimal("0.00"))
     assert kinds(funded_rider.id) == ["top_up", "adjustment", "adjustment"]
@@ -413,15 +459,15 @@ def test_ledger_entries_cannot_be_changed_or_deleted(funded_rider: Any) -> None:
     with pytest.raises(ValueError, match="append-only"):
         entry.delete()
     # The database refuses as well, whoever asks.
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(IntegrityError), module_atomic("users"):
         LedgerEntry.objects.filter(pk=entry.pk).update(memo="rewritten")
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(IntegrityError), module_atomic("users"):
         LedgerEntry.objects.filter(pk=entry.pk).delete()
     assert LedgerEntry.objects.get(pk=entry.pk).memo == ""
 
 
 def test_database_refuses_negative_balances(funded_rider: Any) -> None:
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(IntegrityError), module_atomic("users"):
         Wallet.objects.filter(rider_id=funded_rider.id).update(available=Decimal("-0.01"))
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(IntegrityError), module_atomic("users"):
         Wallet.objects.filter(rider_id=funded_rider.id).update(held=Decimal("-0.01"))

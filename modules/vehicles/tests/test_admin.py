@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.contrib.messages import get_messages
+from django.db import connections, router
 from django.test import Client, RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from modules.vehicles import services
@@ -257,3 +260,46 @@ def test_action_from_status_filter_shows_vehicles_in_their_new_status(
     assert "1 vehicle sent to maintenance." in html
     assert moved.vin in html
     assert '<td class="field-status">maintenance</td>' in html
+
+
+def test_pages_name_who_acted_with_one_account_lookup_per_page(
+    staff_client: Client,
+    staff: Any,
+    make_user: Callable[..., Any],
+    make_vehicle: MakeVehicle,
+) -> None:
+    """Who acted is an account id (accounts may be in another database); pages show usernames."""
+    other = make_user("staff-olga", is_staff=True)
+    services.firmware_release_create(version="2.0.0")
+    vehicles = [make_vehicle() for _ in range(6)]
+    for number, vehicle in enumerate(vehicles):
+        services.vehicle_transition(
+            vehicle_id=vehicle.id,
+            status="maintenance",
+            changed_by_id=(staff if number % 2 else other).id,
+        )
+        services.vehicle_firmware_assign(
+            vehicle_id=vehicle.id, version="2.0.0", installed_by_id=staff.id
+        )
+    services.vehicle_transition(vehicle_id=vehicles[0].id, status="offline")
+
+    def account_lookups(page: str) -> int:
+        with CaptureQueriesContext(connections[router.db_for_read(get_user_model())]) as captured:
+            response = staff_client.get(f"/admin/vehicles/{page}/")
+        assert response.status_code == 200
+        return sum('"accounts_user"."id" IN (' in query["sql"] for query in captured)
+
+    html = staff_client.get("/admin/vehicles/vehiclestatuschange/").content.decode()
+    assert '<td class="field-changed_by">staff-sam</td>' in html
+    assert '<td class="field-changed_by">staff-olga</td>' in html
+    assert '<td class="field-changed_by">—</td>' in html
+    assert account_lookups("vehiclestatuschange") == 1
+    assert account_lookups("firmwareinstall") == 1
+    installs = staff_client.get("/admin/vehicles/firmwareinstall/").content.decode()
+    assert installs.count('<td class="field-installed_by">staff-sam</td>') == 6
+
+    change = VehicleStatusChange.objects.filter(vehicle=vehicles[1], to_status="maintenance")
+    detail = staff_client.get(f"/admin/vehicles/vehiclestatuschange/{change.get().id}/change/")
+    assert "staff-sam" in detail.content.decode()
+    history = staff_client.get(f"{CHANGELIST}{vehicles[0].id}/change/").content.decode()
+    assert "staff-olga" in history

@@ -7,11 +7,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import connections
 
 from modules.vehicles import services
 from modules.vehicles.errors import NoVehicleAvailable
 from modules.vehicles.models import Vehicle, VehicleStatusChange
+from monolith.platform.registry import module_atomic
 
 WAIT_SECONDS = 5
 
@@ -34,7 +35,7 @@ def test_two_concurrent_reservations_never_get_the_same_vehicle(
     def first() -> None:
         try:
             # Keep the transaction (and its row lock) open until the other caller has chosen.
-            with transaction.atomic():
+            with module_atomic("vehicles"):
                 results["first"] = reserve()
                 first_reserved.set()
                 # True only if the other caller did not wait for this lock.
@@ -43,7 +44,7 @@ def test_two_concurrent_reservations_never_get_the_same_vehicle(
             results["first"] = exc
             first_reserved.set()
         finally:
-            connection.close()
+            connections.close_all()
 
     def second_caller() -> None:
         try:
@@ -53,7 +54,7 @@ def test_two_concurrent_reservations_never_get_the_same_vehicle(
             results["second"] = exc
         finally:
             second_done.set()
-            connection.close()
+            connections.close_all()
 
     threads = [threading.Thread(target=first), threading.Thread(target=second_caller)]
     for thread in threads:

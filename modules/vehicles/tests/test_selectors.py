@@ -27,7 +27,7 @@ def test_summary_of_empty_fleet_lists_every_status_at_zero() -> None:
     assert (summary.total, summary.low_battery, summary.stale_heartbeat) == (0, 0, 0)
 
 
-def test_summary_counts(make_vehicle: MakeVehicle, django_assert_num_queries: Any) -> None:
+def test_summary_counts(make_vehicle: MakeVehicle, assert_num_queries_all_databases: Any) -> None:
     now = timezone.now()
     fresh = [make_vehicle(), make_vehicle(battery_pct=19), make_vehicle(status="charging")]
     make_vehicle(status="charging", battery_pct=5)  # never heard from
@@ -37,7 +37,7 @@ def test_summary_counts(make_vehicle: MakeVehicle, django_assert_num_queries: An
     )
     Vehicle.objects.filter(pk=old.pk).update(last_heartbeat_at=now - timedelta(minutes=6))
 
-    with django_assert_num_queries(1):
+    with assert_num_queries_all_databases(1):
         summary = selectors.fleet_status_summary()
 
     assert summary.by_status == {

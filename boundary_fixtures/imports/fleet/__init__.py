@@ -1,0 +1,1 @@
+"""The fixture modules; each plants at most one kind of violation."""

@@ -1,0 +1,1 @@
+"""Charging: plants import-private inside a function (a lazy import)."""

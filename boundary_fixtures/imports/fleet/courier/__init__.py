@@ -1,0 +1,1 @@
+"""Couriers: plants import-private (depot's models)."""

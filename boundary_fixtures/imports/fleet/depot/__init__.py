@@ -1,0 +1,1 @@
+"""Depots: the module the others call; clean."""

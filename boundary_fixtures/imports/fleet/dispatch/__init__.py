@@ -1,0 +1,1 @@
+"""Dispatch: plants import-undeclared (depot is not in depends_on)."""

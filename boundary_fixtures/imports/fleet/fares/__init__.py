@@ -1,0 +1,1 @@
+"""Fares: half of a declared dependency cycle (with tolls)."""

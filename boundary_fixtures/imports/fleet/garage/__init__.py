@@ -1,0 +1,1 @@
+"""Garages: uses depot only through its front door; the clean module."""

@@ -1,0 +1,1 @@
+"""Meters: declares parking; parking imports it back (an import cycle)."""

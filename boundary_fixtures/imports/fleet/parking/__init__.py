@@ -1,0 +1,1 @@
+"""Parking: closes the import cycle with meters without declaring it."""

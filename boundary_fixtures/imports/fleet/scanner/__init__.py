@@ -1,0 +1,1 @@
+"""Scanners: plants import-private in a test file."""

@@ -1,0 +1,1 @@
+"""Tolls: the other half of the declared cycle with fares."""

@@ -1,0 +1,27 @@
+"""A data migration that writes the lender's table: SQL and historical models alike.
+
+A ``# planted: <rule>`` comment stands on the line above each violation the checks must report.
+"""
+
+from django.db import migrations
+
+FORWARD = """
+UPDATE fixture_borrower_guarantee SET loan_id = loan_id;
+-- planted: migration-foreign-table
+UPDATE "fixture_lender_loan" SET amount = amount WHERE amount > 0;
+"""
+
+
+def loans_touch(apps, schema_editor):
+    # planted: migration-foreign-table
+    loan_model = apps.get_model("fixture_lender", "Loan")
+    loan_model.objects.filter(amount__lt=0).update(amount=0)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("fixture_borrower", "0001_initial")]
+
+    operations = [
+        migrations.RunSQL(FORWARD, migrations.RunSQL.noop),
+        migrations.RunPython(loans_touch, migrations.RunPython.noop),
+    ]

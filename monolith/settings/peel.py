@@ -1,0 +1,64 @@
+"""The peel-ability check: one module, only its declared dependencies, its tables apart.
+
+``FLEET_PEEL_MODULE=trips DJANGO_SETTINGS_MODULE=monolith.settings.peel pytest modules/trips``
+
+Installs the platform, the module and the modules it declares it depends on (and theirs),
+nothing else, and puts the module's tables on a database alias of its own (the same server,
+another database). If the module's tests pass like this, it needs nothing it has not declared
+and touches no table that is not its own: it can be peeled off.
+"""
+
+import importlib
+
+from django.core.exceptions import ImproperlyConfigured
+
+from monolith.settings.environment import env_str
+from monolith.settings.test import *  # noqa: F403
+from monolith.settings.test import DATABASES, FLEET_MODULES, INSTALLED_APPS
+
+
+def _declared_dependencies(label: str) -> tuple[str, ...]:
+    """Read ``depends_on`` from the module's AppConfig, the one place it is declared."""
+    apps_module = importlib.import_module(f"modules.{label}.apps")
+    configs = [
+        value
+        for value in vars(apps_module).values()
+        if isinstance(value, type) and getattr(value, "name", None) == f"modules.{label}"
+    ]
+    if len(configs) != 1:
+        raise ImproperlyConfigured(f"modules.{label}.apps must define one AppConfig.")
+    return tuple(getattr(configs[0], "depends_on", ()))
+
+
+def _with_dependencies(label: str) -> list[str]:
+    """``label`` and every module it depends on, directly or not, dependencies first."""
+    ordered: list[str] = []
+
+    def visit(current: str, path: tuple[str, ...]) -> None:
+        if current in path:
+            raise ImproperlyConfigured(f"Module dependency cycle: {' -> '.join((*path, current))}")
+        if current in ordered:
+            return
+        for dependency in _declared_dependencies(current):
+            visit(dependency, (*path, current))
+        ordered.append(current)
+
+    visit(label, ())
+    return ordered
+
+
+PEEL_MODULE = env_str("FLEET_PEEL_MODULE", "")
+_known = [path.rsplit(".", 1)[-1] for path in FLEET_MODULES]
+if PEEL_MODULE not in _known:
+    raise ImproperlyConfigured(
+        f"Set FLEET_PEEL_MODULE to one of {', '.join(_known)} (got {PEEL_MODULE!r})."
+    )
+
+FLEET_MODULES = [f"modules.{label}" for label in _with_dependencies(PEEL_MODULE)]
+INSTALLED_APPS = [app for app in INSTALLED_APPS if not app.startswith("modules.")] + FLEET_MODULES
+
+DATABASES = {
+    **DATABASES,
+    PEEL_MODULE: {**DATABASES["default"], "NAME": f"{DATABASES['default']['NAME']}_{PEEL_MODULE}"},
+}
+FLEET_MODULE_DATABASES = {PEEL_MODULE: PEEL_MODULE}
