@@ -13,6 +13,8 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,6 +23,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def database_url(database: Mapping[str, Any]) -> str:
+    """A ``DATABASE_URL`` for a Django database's settings, for a process of its own.
+
+    A socket folder (the embedded PostgreSQL) works as the host: it is percent-encoded.
+    """
+    host = quote(str(database["HOST"] or "localhost"), safe="")
+    password = f":{quote(str(database['PASSWORD']))}" if database["PASSWORD"] else ""
+    port = f":{database['PORT']}" if database["PORT"] else ""
+    return f"postgres://{database['USER']}{password}@{host}{port}/{database['NAME']}"
 
 
 def production_environment(overrides: Mapping[str, str] | None = None) -> dict[str, str]:

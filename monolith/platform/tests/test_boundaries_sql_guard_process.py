@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from monolith.platform.deployable_process import database_url
+
 ROOT = Path(__file__).resolve().parents[3]
 READ_AS_BILLING = (
     "from boundary_fixtures.sql_guard import reader_load; "
@@ -22,11 +24,7 @@ READ_AS_BILLING = (
 
 
 def shell_run(mode: str) -> subprocess.CompletedProcess[str]:
-    database = connection.settings_dict
-    url = (
-        f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST']}:"
-        f"{database['PORT'] or 5432}/{database['NAME']}"
-    )
+    url = database_url(connection.settings_dict)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "boundary_fixtures.sql_guard.settings",

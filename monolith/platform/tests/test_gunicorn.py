@@ -3,13 +3,15 @@
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from typing import Any
-from urllib.parse import quote
 
 import pytest
 from django.db import connection
 
-from monolith.platform.deployable_process import gunicorn_serving, production_environment
+from monolith.platform.deployable_process import (
+    database_url,
+    gunicorn_serving,
+    production_environment,
+)
 
 
 def _get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
@@ -21,19 +23,11 @@ def _get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
         return error.code, dict(error.headers), error.read()
 
 
-def _database_url(database: dict[str, Any]) -> str:
-    """The URL of the test database, for a server process (a socket folder works as host)."""
-    host = quote(database["HOST"] or "localhost", safe="")
-    password = f":{quote(database['PASSWORD'])}" if database["PASSWORD"] else ""
-    port = f":{database['PORT']}" if database["PORT"] else ""
-    return f"postgres://{database['USER']}{password}@{host}{port}/{database['NAME']}"
-
-
 @pytest.fixture
 def gunicorn_url(transactional_db: None) -> Iterator[str]:
     # No PROMETHEUS_MULTIPROC_DIR: the gunicorn config must arrange the shared metrics itself.
     env = production_environment(
-        {"DATABASE_URL": _database_url(connection.settings_dict), "WEB_CONCURRENCY": "2"}
+        {"DATABASE_URL": database_url(connection.settings_dict), "WEB_CONCURRENCY": "2"}
     )
     with gunicorn_serving(env=env, quiet=True) as url:
         yield url
