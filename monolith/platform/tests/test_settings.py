@@ -56,3 +56,19 @@ def test_a_malformed_boolean_is_one_clear_error(value: str) -> None:
     result = _manage("check", DEBUG=value)
     assert result.returncode != 0
     assert f"DEBUG='{value}' is not a boolean" in result.stderr
+
+
+def test_a_missing_database_url_is_one_clear_line() -> None:
+    environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "modules"],
+        cwd=ROOT,
+        env={**environment, "DJANGO_SETTINGS_MODULE": "monolith.settings.local"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("Configuration error: DATABASE_URL is not set.")
+    assert "Traceback" not in result.stderr
