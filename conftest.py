@@ -34,6 +34,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(pytest.mark.django_db(**kwargs), append=False)
 
 
+@pytest.fixture(autouse=True)
+def _sql_guard_violations_fail() -> Iterator[None]:
+    """Fail a test that ran SQL on another module's table, even if it caught the guard's error.
+
+    A test that means to provoke the refusal takes the record itself
+    (``sql_guard_violations_take()``).
+    """
+    from monolith.platform.boundaries.sql_guard import sql_guard_violations_take
+
+    sql_guard_violations_take()
+    yield
+    left = sql_guard_violations_take()
+    if left:
+        lines = "\n".join(str(violation) for violation in left)
+        pytest.fail(f"the SQL guard refused statements during this test:\n{lines}", pytrace=False)
+
+
 @pytest.fixture
 def make_user(db: Any) -> Callable[..., Any]:
     """Create an account with the given roles: ``make_user("ann", Role.RIDER)``."""

@@ -16,6 +16,9 @@ FIXTURE_MODULES = [
     "boundary_fixtures.imports.fleet.tolls",
     "boundary_fixtures.imports.fleet.meters",
     "boundary_fixtures.imports.fleet.parking",
+    "boundary_fixtures.imports.fleet.ledger",
+    "boundary_fixtures.imports.fleet.towing",
+    "boundary_fixtures.imports.fleet.rental",
 ]
 INSTALLED_APPS = [
     app

@@ -22,6 +22,23 @@ def trips_count_unquoted() -> int:
     return int(_scalar("select count(*) from trips_trip"))
 
 
+def trips_count_upper() -> int:
+    # PostgreSQL folds unquoted names to lower case: this is trips_trip.
+    return int(_scalar("SELECT count(*) FROM TRIPS_TRIP"))
+
+
+def trips_count_schema() -> int:
+    return int(_scalar("SELECT count(*) FROM public.trips_trip"))
+
+
+def trips_count_swallowed() -> int:
+    """Reads trips' table and hides the refusal, as careless code might."""
+    try:
+        return trips_count_quoted()
+    except Exception:
+        return -1
+
+
 def trips_count_orm() -> int:
     return apps.get_model("trips", "Trip").objects.count()
 

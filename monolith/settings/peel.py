@@ -4,8 +4,11 @@
 
 Installs the platform, the module and the modules it declares it depends on (and theirs),
 nothing else, and puts the module's tables on a database alias of its own (the same server,
-another database). If the module's tests pass like this, it needs nothing it has not declared
-and touches no table that is not its own: it can be peeled off.
+another database). If the module's tests pass like this, it touches no table that is not its
+own and needs no app that is not installed: it can be peeled off.
+
+Dependencies of dependencies are installed too (billing -> trips -> vehicles), so this does not
+prove that billing calls only what it declares: the import check (``modules check``) does.
 """
 
 import importlib
@@ -15,6 +18,8 @@ from django.core.exceptions import ImproperlyConfigured
 from monolith.settings.environment import env_str
 from monolith.settings.test import *  # noqa: F403
 from monolith.settings.test import DATABASES, FLEET_MODULES, INSTALLED_APPS
+
+_known = [path.rsplit(".", 1)[-1] for path in FLEET_MODULES]
 
 
 def _declared_dependencies(label: str) -> tuple[str, ...]:
@@ -27,7 +32,16 @@ def _declared_dependencies(label: str) -> tuple[str, ...]:
     ]
     if len(configs) != 1:
         raise ImproperlyConfigured(f"modules.{label}.apps must define one AppConfig.")
-    return tuple(getattr(configs[0], "depends_on", ()))
+    declared = tuple(getattr(configs[0], "depends_on", ()))
+    unknown = [dependency for dependency in declared if dependency not in _known]
+    if unknown:
+        # A typo here would otherwise surface as a ModuleNotFoundError for modules.<typo>.apps.
+        raise ImproperlyConfigured(
+            f"modules.{label}.apps: depends_on names {', '.join(map(repr, unknown))}, which "
+            f"{'is not a fleet module' if len(unknown) == 1 else 'are not fleet modules'} "
+            f"(known: {', '.join(_known)})."
+        )
+    return declared
 
 
 def _with_dependencies(label: str) -> list[str]:
@@ -48,7 +62,6 @@ def _with_dependencies(label: str) -> list[str]:
 
 
 PEEL_MODULE = env_str("FLEET_PEEL_MODULE", "")
-_known = [path.rsplit(".", 1)[-1] for path in FLEET_MODULES]
 if PEEL_MODULE not in _known:
     raise ImproperlyConfigured(
         f"Set FLEET_PEEL_MODULE to one of {', '.join(_known)} (got {PEEL_MODULE!r})."

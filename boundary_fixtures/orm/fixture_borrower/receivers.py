@@ -14,7 +14,6 @@ def loan_saved(sender: Any, **kwargs: Any) -> None:
     return None
 
 
-# Connected in apps.py with the string sender "fixture_lender.Loan".
-# planted: signal-cross-module
+# Connected in apps.py with the string sender "fixture_lender.Loan": reported there.
 def loan_deleted(sender: Any, **kwargs: Any) -> None:
     return None

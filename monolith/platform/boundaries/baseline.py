@@ -13,9 +13,11 @@ from pathlib import Path
 
 from django.conf import settings
 
-from monolith.platform.boundaries.violations import Violation
+from monolith.platform.boundaries.violations import Violation, project_relative
 
 BASELINE_VERSION = 1
+# Lines git writes into a file when a merge leaves it in conflict.
+CONFLICT_MARKERS = ("<<<<<<< ", "=======", ">>>>>>> ", "||||||| ")
 
 
 def baseline_path() -> Path:
@@ -47,14 +49,68 @@ class BaselineVerdict:
         return out
 
 
+class BaselineUnreadable(ValueError):
+    """The baseline file exists but is not a baseline: bad JSON, conflict markers, wrong shape.
+
+    The message is one line naming the file and what is wrong, so a command or system check
+    can print it as it is, without a traceback.
+    """
+
+
 def baseline_load(path: Path | None = None) -> Counter[tuple[str, str]]:
+    """The counts the baseline allows per (file, rule); empty when there is no file.
+
+    Raises ``BaselineUnreadable`` for a file that is there but cannot be read as a baseline.
+    """
     path = path or baseline_path()
     if not path.exists():
         return Counter()
-    data = json.loads(path.read_text())
+    where = project_relative(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise BaselineUnreadable(f"{where} cannot be read: {error}") from error
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.startswith(CONFLICT_MARKERS):
+            raise BaselineUnreadable(
+                f"{where}:{number} has merge-conflict markers: resolve the conflict or "
+                "regenerate it with python manage.py modules baseline"
+            )
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise BaselineUnreadable(
+            f"{where}:{error.lineno} is not valid JSON: {error.msg} (column {error.colno})"
+        ) from error
+    if not isinstance(data, dict):
+        raise BaselineUnreadable(
+            f"{where} is not a baseline: expected an object with version and todo, "
+            f"found {type(data).__name__}"
+        )
     if data.get("version") != BASELINE_VERSION:
-        raise ValueError(f"{path}: unknown baseline version {data.get('version')!r}")
-    return Counter({(entry["file"], entry["rule"]): int(entry["count"]) for entry in data["todo"]})
+        raise BaselineUnreadable(
+            f"{where} has unknown baseline version {data.get('version')!r} "
+            f"(expected {BASELINE_VERSION})"
+        )
+    todo = data.get("todo")
+    if not isinstance(todo, list):
+        raise BaselineUnreadable(f"{where} is not a baseline: todo must be a list of entries")
+    counts: Counter[tuple[str, str]] = Counter()
+    for index, entry in enumerate(todo):
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("file"), str)
+            and isinstance(entry.get("rule"), str)
+            and isinstance(entry.get("count"), int)
+            and not isinstance(entry.get("count"), bool)
+            and entry["count"] > 0
+        ):
+            raise BaselineUnreadable(
+                f"{where} is not a baseline: todo entry {index} must be "
+                f'{{"file": str, "rule": str, "count": positive int}}, found {entry!r}'
+            )
+        counts[(entry["file"], entry["rule"])] += entry["count"]
+    return counts
 
 
 def baseline_write(violations: Iterable[Violation], path: Path | None = None) -> Path:

@@ -8,16 +8,23 @@ guarded by ``TYPE_CHECKING`` all count, and each import keeps its line number. (
 ``is_lazy`` marks PEP 810's ``lazy import`` statement, not an import inside a function; those
 are told apart here, for the messages, in the few files that reach into another module.)
 
-Three rules:
+Four rules:
 
-- ``import-private``: module A imports something of module B outside ``B.public_modules``.
+- ``import-private``: module A imports something of module B outside ``B.public_modules``, or
+  imports a name from B's public module that is not public there: not in its ``__all__`` (or,
+  for a public module without ``__all__``, a name starting with ``_``, a module or a Django
+  model), as in ``from modules.trips.api import Trip, services``. Attribute access through a
+  module object (``import modules.trips.api as t; t.services``) is not followed.
 - ``import-undeclared``: A imports B's public surface but ``B`` is not in ``A.depends_on``.
 - ``import-cycle``: the declared dependencies form a cycle (reported at the ``depends_on`` of
   the cycle's first module), or the actual imports do through at least one undeclared edge
   (reported at that import; a cycle made only of declared edges is already a declared cycle).
+- ``depends-unknown``: A's ``depends_on`` names a label that is no installed fleet module (a
+  typo), reported at that ``depends_on`` line.
 """
 
 import ast
+import importlib
 import importlib.util
 import inspect
 import os
@@ -26,9 +33,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 
 import grimp
 from django.conf import settings
+from django.db.models import Model
 
 from monolith.platform.boundaries.violations import Violation, project_relative
 from monolith.platform.registry import FleetModuleConfig, fleet_modules
@@ -36,6 +45,7 @@ from monolith.platform.registry import FleetModuleConfig, fleet_modules
 PRIVATE = "import-private"
 UNDECLARED = "import-undeclared"
 CYCLE = "import-cycle"
+UNKNOWN_DEPENDENCY = "depends-unknown"
 
 
 class ImportGraphError(Exception):
@@ -54,6 +64,8 @@ class CrossImport:
     target: str  # label of the imported fleet module
     in_function: bool  # inside a function body, so it runs only when the function is called
     public: bool  # the imported module is part of the target's public surface
+    # Names taken from a public module that are not public there (``from b.api import Model``).
+    private_names: tuple[str, ...] = ()
 
 
 def cross_module_imports(modules: Sequence[FleetModuleConfig] | None = None) -> list[CrossImport]:
@@ -73,6 +85,7 @@ def cross_module_imports(modules: Sequence[FleetModuleConfig] | None = None) -> 
         ) from error
     by_name = {config.name: config for config in modules}
     files = _module_files(roots)
+    surfaces = _PublicNames(files, frozenset(graph.modules))
     found: list[CrossImport] = []
     for importer in sorted(graph.modules):
         source = _owner(importer, by_name)
@@ -94,6 +107,9 @@ def cross_module_imports(modules: Sequence[FleetModuleConfig] | None = None) -> 
         in_functions = _function_bodies(path, (line for _, _, line in details))
         for imported, target, line in details:
             public = _is_public(imported, target)
+            private_names: tuple[str, ...] = ()
+            if public:
+                private_names = surfaces.private_names(path, importer, line, imported)
             found.append(
                 CrossImport(
                     file=path,
@@ -104,6 +120,7 @@ def cross_module_imports(modules: Sequence[FleetModuleConfig] | None = None) -> 
                     target=target.label,
                     in_function=line in in_functions,
                     public=public,
+                    private_names=private_names,
                 )
             )
     return sorted(found)
@@ -113,7 +130,7 @@ def import_violations(
     modules: Sequence[FleetModuleConfig] | None = None,
     imports: Sequence[CrossImport] | None = None,
 ) -> list[Violation]:
-    """Every import-private, import-undeclared and import-cycle violation, sorted."""
+    """Every import-private, import-undeclared, import-cycle and depends-unknown violation."""
     modules = list(fleet_modules() if modules is None else modules)
     if imports is None:
         imports = cross_module_imports(modules)
@@ -123,6 +140,7 @@ def import_violations(
         violation = _import_violation(found, configs)
         if violation is not None:
             violations.append(violation)
+    violations.extend(_unknown_dependencies(configs))
     violations.extend(_declared_cycles(configs))
     violations.extend(_import_cycles(configs, imports))
     return sorted(violations)
@@ -153,6 +171,21 @@ def _import_violation(
                 f"subscribe to an event from {target.name}.events{declare}"
             ),
         )
+    if found.private_names:
+        names = found.private_names
+        return Violation(
+            file=found.file,
+            line=found.line,
+            rule=PRIVATE,
+            message=(
+                f"{source.label} {how} {', '.join(names)} from {found.imported}, not "
+                f"exported there (its __all__), so private to {target.label}"
+            ),
+            fix=(
+                f"use what {found.imported} exports, or ask {target.label} to add what you "
+                f"need to it; store the id instead of the object{declare}"
+            ),
+        )
     if not declared:
         return Violation(
             file=found.file,
@@ -169,6 +202,32 @@ def _import_violation(
             ),
         )
     return None
+
+
+def _unknown_dependencies(configs: dict[str, FleetModuleConfig]) -> list[Violation]:
+    """A ``depends_on`` label that is no installed fleet module: a typo, or a missing app."""
+    known = ", ".join(configs)
+    violations = []
+    for label, config in configs.items():
+        for dependency in config.depends_on:
+            if dependency in configs:
+                continue
+            violations.append(
+                Violation(
+                    file=_apps_file(config),
+                    line=_depends_on_line(config),
+                    rule=UNKNOWN_DEPENDENCY,
+                    message=(
+                        f"{label} declares depends_on {dependency!r}, which is not an installed "
+                        f"fleet module (known: {known})"
+                    ),
+                    fix=(
+                        f"correct {dependency!r} in {_apps_file(config)} to the label of a "
+                        f"module {label} may depend on, or remove it"
+                    ),
+                )
+            )
+    return violations
 
 
 def _declared_cycles(configs: dict[str, FleetModuleConfig]) -> list[Violation]:
@@ -321,6 +380,155 @@ def _is_public(dotted: str, target: FleetModuleConfig) -> bool:
     return any(
         dotted.startswith(public + ".") for public in target.public_modules if public != target.name
     )
+
+
+class _PublicNames:
+    """Which names an import statement takes from a public module that are not public there.
+
+    A public module's public names are its ``__all__``, read from the source when it is a
+    literal (every real ``api.py``), else from the imported module. Without ``__all__``, every
+    name not starting with ``_`` that is neither a module nor a Django model defined elsewhere
+    is public; a module that cannot be imported (its app is not installed) is judged by the
+    names its source defines.
+    """
+
+    def __init__(self, files: dict[str, str], graph_modules: frozenset[str]) -> None:
+        self.files = files
+        self.graph_modules = graph_modules
+        self.trees: dict[str, ast.Module | None] = {}
+        self.public: dict[str, frozenset[str] | None] = {}
+
+    def _tree(self, relative: str) -> ast.Module | None:
+        if relative not in self.trees:
+            path = (
+                relative if os.path.isabs(relative) else os.path.join(settings.BASE_DIR, relative)
+            )
+            try:
+                self.trees[relative] = ast.parse(Path(path).read_bytes(), filename=path)
+            except (OSError, SyntaxError):
+                self.trees[relative] = None
+        return self.trees[relative]
+
+    def private_names(self, file: str, importer: str, line: int, imported: str) -> tuple[str, ...]:
+        tree = self._tree(file)
+        if tree is None:
+            return ()
+        names: list[str] = []
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom) or node.lineno != line:
+                continue
+            if _import_from_module(node, importer, file) != imported:
+                continue  # ``from b import api`` imports the module b.api, judged as a module
+            for alias in node.names:
+                if alias.name == "*" or f"{imported}.{alias.name}" in self.graph_modules:
+                    continue  # a star takes the public names only; a submodule is judged apart
+                if alias.name not in self._public(imported) and alias.name not in names:
+                    names.append(alias.name)
+        return tuple(names)
+
+    def _public(self, dotted: str) -> frozenset[str]:
+        if dotted not in self.public:
+            self.public[dotted] = self._declared_all(dotted)
+        found = self.public[dotted]
+        if found is None:
+            found = self.public[dotted] = self._imported_public(dotted)
+        return found
+
+    def _declared_all(self, dotted: str) -> frozenset[str] | None:
+        """``__all__`` when the source spells it as literals, without importing the module."""
+        relative = self.files.get(dotted)
+        tree = self._tree(relative) if relative else None
+        if tree is None:
+            return None
+        names: set[str] = set()
+        found = False
+        for statement in tree.body:
+            targets: list[ast.expr]
+            value: ast.expr | None
+            if isinstance(statement, ast.Assign):
+                targets, value, replaces = statement.targets, statement.value, True
+            elif isinstance(statement, ast.AnnAssign):
+                targets, value, replaces = [statement.target], statement.value, True
+            elif isinstance(statement, ast.AugAssign):
+                targets, value, replaces = [statement.target], statement.value, False
+            elif (
+                isinstance(statement, ast.Expr)
+                and isinstance(statement.value, ast.Call)
+                and isinstance(statement.value.func, ast.Attribute)
+                and isinstance(statement.value.func.value, ast.Name)
+                and statement.value.func.value.id == "__all__"
+            ):
+                return None  # __all__.extend(...) and the like: ask the imported module
+            else:
+                continue
+            if value is None or not any(
+                isinstance(target, ast.Name) and target.id == "__all__" for target in targets
+            ):
+                continue
+            try:
+                literal = ast.literal_eval(value)
+            except (ValueError, TypeError, SyntaxError):
+                return None  # built at run time: ask the imported module
+            if not isinstance(literal, list | tuple) or not all(
+                isinstance(name, str) for name in literal
+            ):
+                return None
+            if replaces:
+                names, found = set(), True
+            names.update(literal)
+        return frozenset(names) if found else None
+
+    def _imported_public(self, dotted: str) -> frozenset[str]:
+        try:
+            module = importlib.import_module(dotted)
+        except Exception:
+            # Its app is not installed (a model module outside INSTALLED_APPS), or it fails to
+            # import for reasons of its own: judge by what its source defines instead.
+            return self._defined_public(dotted)
+        declared = getattr(module, "__all__", None)
+        if declared is not None:
+            return frozenset(declared)
+        return frozenset(
+            name
+            for name, value in vars(module).items()
+            if not name.startswith("_")
+            and not isinstance(value, ModuleType)
+            # A model is public where it is defined (a module that makes its models public),
+            # never where it merely passes through (an events.py importing it).
+            and not (
+                isinstance(value, type)
+                and issubclass(value, Model)
+                and value.__module__ != module.__name__
+            )
+        )
+
+    def _defined_public(self, dotted: str) -> frozenset[str]:
+        """The names a module's source defines at top level (not those it imports)."""
+        relative = self.files.get(dotted)
+        tree = self._tree(relative) if relative else None
+        if tree is None:
+            return frozenset()
+        names: set[str] = set()
+        for statement in tree.body:
+            if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                names.add(statement.name)
+            elif isinstance(statement, ast.Assign | ast.AnnAssign):
+                targets = (
+                    statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+                )
+                for target in targets:
+                    names.update(node.id for node in ast.walk(target) if isinstance(node, ast.Name))
+        return frozenset(name for name in names if not name.startswith("_"))
+
+
+def _import_from_module(node: ast.ImportFrom, importer: str, file: str) -> str:
+    """The absolute module a ``from ... import`` statement reads, relative imports resolved."""
+    if not node.level:
+        return node.module or ""
+    package = importer if file.endswith("__init__.py") else importer.rpartition(".")[0]
+    for _ in range(node.level - 1):
+        package = package.rpartition(".")[0]
+    return f"{package}.{node.module}" if node.module else package
 
 
 @cache

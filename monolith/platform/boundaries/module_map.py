@@ -66,7 +66,8 @@ def module_cards(
     for found in imports:
         target = configs[found.target].name
         part = found.imported[len(target) + 1 :].split(".")[0] or "package"
-        used.setdefault((found.source, found.target), set()).add((not found.public, part))
+        private = not found.public or bool(found.private_names)
+        used.setdefault((found.source, found.target), set()).add((private, part))
     cards = []
     for config in modules:
         cards.append(

@@ -10,7 +10,9 @@ sessions, waffle...) are fine.
 
 ``settings.BOUNDARIES_SQL_GUARD`` says what happens then:
 
-- ``"raise"`` (tests): ``ForeignTableQuery`` is raised before the statement runs;
+- ``"raise"`` (tests): ``ForeignTableQuery`` is raised before the statement runs, and the
+  violation is recorded too (``sql_guard_violations_take()``), so a test that swallows the
+  exception still fails (the root conftest checks the record after every test);
 - ``"warn"`` (production, and the default): a WARNING on ``fleet.boundaries`` (once per
   process for each code location and table) and ``fleet_boundary_violations_total`` counted
   every time;
@@ -24,7 +26,7 @@ covers every query the process makes (decision record 0005).
 import logging
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from types import FrameType
 from typing import Any
@@ -55,8 +57,13 @@ VIOLATIONS = Counter(
 
 log = logging.getLogger("fleet.boundaries")
 
-# Identifiers as they appear in SQL, quoted ("trips_trip", what Django emits) or not (raw SQL).
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+# What names a table in SQL: a quoted identifier ("trips_trip", what Django emits, kept exact)
+# or an unquoted one (raw SQL, which PostgreSQL folds to lower case). String literals and
+# comments are matched only so that the names inside them are skipped.
+_TOKEN = re.compile(
+    r"""'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/|"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_$]*)""",
+    re.DOTALL,
+)
 _DISPATCH_UID = "fleet-sql-guard"
 # Frames of these Python modules end the search for the issuer. A request is a boundary: the
 # view, and the code it calls, issue its statements, not whoever sent the request (a test
@@ -89,6 +96,21 @@ class _Guard:
     labels: dict[str | None, str | None] = {}
     # (file:line, table) pairs already logged by this process.
     warned: set[tuple[str, str]] = set()
+
+
+# Violations refused in raise mode since the last take, from every thread (list.extend is atomic).
+_RECORDED: list[Violation] = []
+
+
+def sql_guard_violations_take() -> list[Violation]:
+    """The violations refused in raise mode since the last call, forgotten once taken.
+
+    The root conftest fails any test that leaves some behind; a test that expects a refusal
+    takes them itself (and can assert on them).
+    """
+    taken = _RECORDED[:]
+    del _RECORDED[: len(taken)]
+    return taken
 
 
 def sql_guard_mode_setting() -> str:
@@ -132,13 +154,22 @@ def _tables_owned(sql: str) -> tuple[tuple[str, str], ...]:
     found = cache.get(sql)
     if found is None:
         owners = _Guard.owners or {}
-        names = {word for word in _IDENTIFIER.findall(sql) if word in owners}
+        names = {name for name in _identifiers(sql) if name in owners}
         found = tuple((table, owners[table]) for table in sorted(names))
         # Statements with inlined values never repeat; a bound keeps them from piling up.
         if len(cache) >= _TABLES_CACHE_SIZE:
             cache.clear()
         cache[sql] = found
     return found
+
+
+def _identifiers(sql: str) -> Iterator[str]:
+    """Identifiers as PostgreSQL reads them: unquoted ones folded to lower case."""
+    for quoted, bare in _TOKEN.findall(sql):
+        if quoted:
+            yield quoted.replace('""', '"')
+        elif bare:
+            yield bare.lower()
 
 
 def _issuer(frame: FrameType | None) -> tuple[str, FrameType] | None:
@@ -179,9 +210,10 @@ def _statement_judge(touched: tuple[tuple[str, str], ...], sql: Any) -> None:
     file = _file_of(frame.f_code.co_filename)
     line = frame.f_lineno
     if _Guard.mode == "raise":
-        raise ForeignTableQuery(
-            tuple(_violation(label, file, line, table, owner) for table, owner in foreign)
-        )
+        violations = tuple(_violation(label, file, line, table, owner) for table, owner in foreign)
+        # Kept as well as raised: code under test may catch the exception and carry on.
+        _RECORDED.extend(violations)
+        raise ForeignTableQuery(violations)
     for table, owner in foreign:
         VIOLATIONS.labels(label, owner, RULE).inc()
         location = f"{file}:{line}"

@@ -10,6 +10,7 @@ from monolith.platform.boundaries.imports import (
     CYCLE,
     PRIVATE,
     UNDECLARED,
+    UNKNOWN_DEPENDENCY,
     ImportGraphError,
     cross_module_imports,
     import_violations,
@@ -30,6 +31,9 @@ EVERY_FIXTURE_MODULE = (
     "tolls",
     "meters",
     "parking",
+    "ledger",
+    "towing",
+    "rental",
 )
 
 
@@ -121,6 +125,102 @@ def test_import_cycle_is_reported_at_the_undeclared_import(
     assert located(fixture_violations, f"{FIXTURE_DIR}/meters/services.py") == []
 
 
+def test_private_names_taken_through_a_public_module_are_caught(
+    fixture_violations: list[Violation],
+) -> None:
+    """depot's api imports its model and services; ledger takes them from there."""
+    file = f"{FIXTURE_DIR}/ledger/services.py"
+    top = line_of(file, "depot.api import Depot, DepotSummary, depot_get")
+    inner = line_of(file, "depot.api import services")
+    assert located(fixture_violations, file) == [(file, top, PRIVATE), (file, inner, PRIVATE)]
+    first, second = [v for v in fixture_violations if v.file == file]
+    # Only the names outside depot.api's __all__ are named; DepotSummary and depot_get are public.
+    assert f"imports Depot from {FIXTURE}.depot.api, not exported there" in first.message
+    assert "DepotSummary" not in first.message
+    assert "depot_get" not in first.message
+    assert "inside a function, services from" in second.message
+    assert "private to imports_depot" in second.message
+
+
+def test_names_without_all_are_public_unless_private_modules_or_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An events.py without __all__: "_" names, modules and Django models are not public."""
+    alpha, beta = project_on_path(
+        tmp_path,
+        {
+            "namesfleet/__init__.py": "",
+            "namesfleet/alpha/__init__.py": "",
+            "namesfleet/alpha/services.py": "",
+            "namesfleet/alpha/api.py": (
+                "from namesfleet.alpha import services\n\n"
+                "__all__ = ['open_alpha']\n\n\n"
+                "def open_alpha() -> None:\n    services.__name__\n\n\n"
+                "def helper() -> None:\n    pass\n"
+            ),
+            "namesfleet/alpha/events.py": (
+                "from django.contrib.auth.models import Group\n\n"
+                "from namesfleet.alpha import services\n\n"
+                "_secret = 1\n\n\n"
+                "class AlphaOpened:\n    group: Group | None = None\n"
+            ),
+            "namesfleet/beta/__init__.py": "",
+            "namesfleet/beta/services.py": (
+                "from namesfleet.alpha.api import helper, open_alpha\n"
+                "from namesfleet.alpha.events import AlphaOpened, Group, _secret, services\n"
+                "from namesfleet.alpha import api, events\n"
+            ),
+        },
+        monkeypatch,
+    )
+    beta.depends_on = ("alpha",)
+    violations = import_violations([alpha, beta])
+    assert [(v.line, v.rule) for v in violations] == [(1, PRIVATE), (2, PRIVATE)]
+    assert "imports helper from namesfleet.alpha.api" in violations[0].message
+    assert "imports Group, _secret, services from namesfleet.alpha.events" in violations[1].message
+    # Once exported, the same import passes.
+    (tmp_path / "namesfleet/alpha/api.py").write_text(
+        "__all__ = ['helper', 'open_alpha']\n\n\n"
+        "def open_alpha() -> None:\n    pass\n\n\n"
+        "def helper() -> None:\n    pass\n"
+    )
+    assert [v.line for v in import_violations([alpha, beta])] == [2]
+
+
+def test_a_typo_in_depends_on_is_reported_at_the_declaration(
+    fixture_violations: list[Violation],
+) -> None:
+    file = f"{FIXTURE_DIR}/rental/apps.py"
+    line = line_of(file, "depends_on = ")
+    assert located(fixture_violations, file) == [(file, line, UNKNOWN_DEPENDENCY)]
+    (violation,) = [v for v in fixture_violations if v.file == file]
+    assert "imports_rental declares depends_on 'imports_dept'" in violation.message
+    assert "(known: imports_depot, imports_garage," in violation.message
+    # The declared dependency it does use is judged as usual: rental's import of depot passes.
+    assert located(fixture_violations, f"{FIXTURE_DIR}/rental/services.py") == []
+    depot, dispatch = fixture_modules("depot", "dispatch")
+    dispatch.depends_on = ("imports_depott",)
+    assert sorted(v.rule for v in import_violations([depot, dispatch])) == [
+        UNKNOWN_DEPENDENCY,
+        UNDECLARED,
+    ]
+
+
+def test_a_dependency_of_a_dependency_must_still_be_declared(
+    fixture_violations: list[Violation],
+) -> None:
+    """towing -> garage -> depot: the peel check would install depot with towing, so only this
+    check can tell that towing calls depot without declaring it (billing -> trips -> vehicles)."""
+    towing, garage = fixture_modules("towing", "garage")
+    assert towing.depends_on == ("imports_garage",)
+    assert garage.depends_on == ("imports_depot",)
+    file = f"{FIXTURE_DIR}/towing/services.py"
+    line = line_of(file, "depot import api as depot_api")
+    assert located(fixture_violations, file) == [(file, line, UNDECLARED)]
+    (violation,) = [v for v in fixture_violations if v.file == file]
+    assert "imports_depot is not in imports_towing's depends_on" in violation.message
+
+
 def test_clean_module_passes(fixture_violations: list[Violation]) -> None:
     """garage calls depot's api, subscribes to its events and tests through them: no finding."""
     assert [v for v in fixture_violations if v.file.startswith(f"{FIXTURE_DIR}/garage/")] == []
@@ -145,9 +245,13 @@ def test_every_planted_violation_and_nothing_else(fixture_violations: list[Viola
         ("courier/services.py", PRIVATE),
         ("dispatch/services.py", UNDECLARED),
         ("fares/apps.py", CYCLE),
+        ("ledger/services.py", PRIVATE),
+        ("ledger/services.py", PRIVATE),
         ("parking/services.py", CYCLE),
         ("parking/services.py", UNDECLARED),
+        ("rental/apps.py", UNKNOWN_DEPENDENCY),
         ("scanner/tests/test_scanner.py", PRIVATE),
+        ("towing/services.py", UNDECLARED),
     ]
 
 
@@ -190,7 +294,7 @@ def test_the_four_real_modules_keep_their_boundaries() -> None:
     # The real modules do import each other, through declared, public doors.
     assert ("trips", "vehicles") in edges
     assert ("billing", "trips") in edges
-    assert all(found.public for found in imports)
+    assert all(found.public and not found.private_names for found in imports)
     declared = {
         (config.label, dependency) for config in modules for dependency in config.depends_on
     }

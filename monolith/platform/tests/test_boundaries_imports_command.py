@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
-from monolith.platform.boundaries.baseline import baseline_load
+from monolith.platform.boundaries.baseline import BaselineUnreadable, baseline_load
 
 ROOT = Path(settings.BASE_DIR)
 FIXTURE_SETTINGS = "boundary_fixtures.imports.settings"
@@ -30,10 +30,15 @@ PLANTED = {
     (f"{FIXTURE_DIR}/courier/services.py", "import-private"),
     (f"{FIXTURE_DIR}/dispatch/services.py", "import-undeclared"),
     (f"{FIXTURE_DIR}/fares/apps.py", "import-cycle"),
+    (f"{FIXTURE_DIR}/ledger/services.py", "import-private"),
     (f"{FIXTURE_DIR}/parking/services.py", "import-cycle"),
     (f"{FIXTURE_DIR}/parking/services.py", "import-undeclared"),
+    (f"{FIXTURE_DIR}/rental/apps.py", "depends-unknown"),
     (f"{FIXTURE_DIR}/scanner/tests/test_scanner.py", "import-private"),
+    (f"{FIXTURE_DIR}/towing/services.py", "import-undeclared"),
 }
+# ledger/services.py holds two import-private lines; every other entry holds one.
+PLANTED_COUNT = len(PLANTED) + 1
 
 
 def fixture_apps() -> list[str]:
@@ -131,8 +136,8 @@ def test_new_violations_fail_one_line_each(fixture_project: None, tmp_path: Path
     parsed = [LINE.match(line) for line in lines]
     assert all(parsed), lines
     assert {(m["file"], m["rule"]) for m in parsed if m} == PLANTED
-    assert len(lines) == len(PLANTED)
-    assert "7 violations (0 in the baseline, 7 new, 0 stale baseline entries)" in error
+    assert len(lines) == PLANTED_COUNT
+    assert "11 violations (0 in the baseline, 11 new, 0 stale baseline entries)" in error
 
 
 def test_baselined_violations_pass(fixture_project: None, tmp_path: Path) -> None:
@@ -143,7 +148,7 @@ def test_baselined_violations_pass(fixture_project: None, tmp_path: Path) -> Non
     } == PLANTED
     assert f"+ {FIXTURE_DIR}/courier/services.py import-private 1 (new)" in out.splitlines()
     out, _ = run("check", "--baseline", str(todo))
-    assert "7 violations (7 in the baseline, 0 new, 0 stale baseline entries)" in out
+    assert "11 violations (11 in the baseline, 0 new, 0 stale baseline entries)" in out
 
 
 def test_a_violation_beyond_the_baseline_fails(fixture_project: None, tmp_path: Path) -> None:
@@ -179,7 +184,7 @@ def test_a_fixed_violation_leaves_a_stale_entry_until_the_baseline_is_regenerate
     assert out.splitlines()[0] == f"- {fixed} import-private (was 2, fixed)"
     run("check", "--baseline", str(todo))
     out, _ = run("baseline", "--baseline", str(todo))
-    assert "unchanged: 7 violations in 7 entries" in out
+    assert "unchanged: 11 violations in 10 entries" in out
 
 
 def test_bad_arguments_are_one_clear_line() -> None:
@@ -191,11 +196,80 @@ def test_bad_arguments_are_one_clear_line() -> None:
         call_command("modules", "graph", "--baseline", "todo.json")
 
 
-def test_a_broken_baseline_file_is_one_line(tmp_path: Path) -> None:
+BROKEN_BASELINES = {
+    "invalid JSON": ('{"version": 1, "todo": [}', r"todo\.json:1 is not valid JSON: "),
+    "merge conflict": (
+        '{"version": 1, "todo": [\n<<<<<<< HEAD\n]}\n=======\n]}\n>>>>>>> theirs\n',
+        r"todo\.json:2 has merge-conflict markers: ",
+    ),
+    "not an object": ("[1, 2]", r"todo\.json is not a baseline: expected an object .* found list"),
+    "unknown version": ('{"version": 99, "todo": []}', r"unknown baseline version 99"),
+    "todo not a list": ('{"version": 1, "todo": {}}', r"todo must be a list"),
+    "bad entry": (
+        '{"version": 1, "todo": [{"file": "a.py", "rule": "import-private", "count": "2"}]}',
+        r"todo entry 0 must be \{\"file\": str, \"rule\": str, \"count\": positive int\}",
+    ),
+    "missing key": ('{"version": 1, "todo": [{"file": "a.py"}]}', r"todo entry 0 must be "),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_BASELINES))
+def test_an_unreadable_baseline_is_one_error_type_with_one_line(case: str, tmp_path: Path) -> None:
+    text, message = BROKEN_BASELINES[case]
     todo = tmp_path / "todo.json"
-    todo.write_text(json.dumps({"version": 99, "todo": []}))
-    with pytest.raises(CommandError, match=r"is not a baseline file: .*unknown baseline version"):
+    todo.write_text(text)
+    with pytest.raises(BaselineUnreadable, match=message) as raised:
+        baseline_load(todo)
+    assert isinstance(raised.value, ValueError)
+    assert "\n" not in str(raised.value)
+    assert str(raised.value).startswith(str(todo))
+    with pytest.raises(CommandError, match=message) as failed:
         call_command("modules", "check", "--baseline", str(todo))
+    assert str(failed.value) == str(raised.value)
+
+
+def test_baseline_rewrites_an_unreadable_file_with_a_warning(
+    fixture_project: None, tmp_path: Path
+) -> None:
+    """The escape hatch: a baseline left in conflict is read as empty and written afresh."""
+    todo = tmp_path / "todo.json"
+    todo.write_text(BROKEN_BASELINES["merge conflict"][0])
+    out, err = run("baseline", "--baseline", str(todo))
+    (warning,) = err.splitlines()
+    assert warning.startswith(f"! {todo}:2 has merge-conflict markers: ")
+    assert warning.endswith(": read as empty and rewritten")
+    assert set(baseline_load(todo)) == PLANTED
+    assert f"+ {FIXTURE_DIR}/ledger/services.py import-private 2 (new)" in out.splitlines()
+    out, _ = run("check", "--baseline", str(todo))
+    assert "11 violations (11 in the baseline, 0 new" in out
+
+
+def test_baseline_warns_when_a_count_goes_up(fixture_project: None, tmp_path: Path) -> None:
+    """modules check never lets a count rise; modules baseline can, and says so on its own line."""
+    todo = tmp_path / "todo.json"
+    run("baseline", "--baseline", str(todo))
+    ledger = f"{FIXTURE_DIR}/ledger/services.py"
+    data = json.loads(todo.read_text())
+    for entry in data["todo"]:
+        if entry["file"] == ledger:
+            entry["count"] = 1
+    todo.write_text(json.dumps(data))
+    lines, _error = failing_lines("check", "--baseline", str(todo))
+    source = (ROOT / ledger).read_text().splitlines()
+    inner = next(n for n, text in enumerate(source, 1) if "depot.api import services" in text)
+    assert [line.split(" ")[:2] for line in lines] == [[f"{ledger}:{inner}", "import-private"]]
+    out, _ = run("baseline", "--baseline", str(todo))
+    assert out.splitlines()[0] == f"~ {ledger} import-private 1 -> 2: the baseline grows"
+    # Lowering a count is the ratchet working: no warning.
+    data = json.loads(todo.read_text())
+    for entry in data["todo"]:
+        if entry["file"] == ledger:
+            entry["count"] = 3
+    todo.write_text(json.dumps(data))
+    with pytest.raises(CommandError, match="1 stale baseline entries"):
+        run("check", "--baseline", str(todo))
+    out, _ = run("baseline", "--baseline", str(todo))
+    assert out.splitlines()[0] == f"~ {ledger} import-private 3 -> 2"
 
 
 # --- the command as CI runs it ----------------------------------------------------------------
@@ -215,10 +289,26 @@ def test_subprocess_violations_exit_non_zero_with_one_line_each(tmp_path: Path) 
     assert done.returncode == 1
     lines = done.stdout.splitlines()
     assert {(m["file"], m["rule"]) for line in lines if (m := LINE.match(line))} == PLANTED
-    assert len(lines) == len(PLANTED)
+    assert len(lines) == PLANTED_COUNT
     (error,) = done.stderr.splitlines()
-    assert error.startswith("CommandError: module boundaries: 10 modules, 7 violations")
+    assert error.startswith("CommandError: module boundaries: 13 modules, 11 violations")
     assert "Traceback" not in done.stderr
+
+
+def test_subprocess_unreadable_baseline_is_one_line_and_exit_one(tmp_path: Path) -> None:
+    todo = tmp_path / "todo.json"
+    todo.write_text(BROKEN_BASELINES["merge conflict"][0])
+    done = manage("modules", "check", "--baseline", str(todo))
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"CommandError: {todo}:2 has merge-conflict markers: resolve the conflict or "
+        "regenerate it with python manage.py modules baseline"
+    ]
+    done = manage("modules", "baseline", "--baseline", str(todo))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert baseline_load(todo) == {}
 
 
 def test_subprocess_bad_arguments_print_one_line_each_without_a_traceback() -> None:
@@ -261,4 +351,4 @@ def test_subprocess_fixing_a_violation_ratchets_the_baseline(tmp_path: Path) -> 
     assert done.stdout.splitlines()[0] == f"- {courier} import-private (was 1, fixed)"
     done = modules("check")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "6 violations (6 in the baseline, 0 new, 0 stale baseline entries)" in done.stdout
+    assert "10 violations (10 in the baseline, 0 new, 0 stale baseline entries)" in done.stdout

@@ -28,6 +28,7 @@ from monolith.platform.boundaries.sql_guard import (
     ForeignTableQuery,
     sql_guard_install,
     sql_guard_installed,
+    sql_guard_violations_take,
 )
 
 READERS_FILE = "boundary_fixtures/sql_guard/readers.py"
@@ -98,6 +99,18 @@ def guard_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
         ('SELECT 1 FROM "trips_trip_archive"', ()),
         ("SELECT 1 FROM trips_trips", ()),
         ("SAVEPOINT s1", ()),
+        # Unquoted names fold to lower case, as PostgreSQL reads them; quoted ones stay exact.
+        ("SELECT count(*) FROM TRIPS_TRIP", (("trips_trip", "trips"),)),
+        ("Select 1 From Trips_Trip", (("trips_trip", "trips"),)),
+        ("SELECT count(*) FROM public.trips_trip", (("trips_trip", "trips"),)),
+        ('SELECT count(*) FROM "public"."trips_trip"', (("trips_trip", "trips"),)),
+        ("SELECT count(*) FROM PUBLIC.TRIPS_TRIP", (("trips_trip", "trips"),)),
+        ('SELECT 1 FROM "TRIPS_TRIP"', ()),
+        # Names in string literals and comments are text, not tables.
+        ("SELECT 'trips_trip'", ()),
+        ("SELECT 'it''s trips_trip' FROM billing_invoice", (("billing_invoice", "billing"),)),
+        ("SELECT 1 -- trips_trip", ()),
+        ("SELECT /* trips_trip */ 1", ()),
     ],
 )
 def test_tables_are_found_quoted_or_not_and_only_fleet_module_tables_count(
@@ -149,6 +162,8 @@ def test_a_module_may_join_its_table_to_platform_tables(
     [
         ("trips_count_quoted", "cursor.execute(sql)"),
         ("trips_count_unquoted", "cursor.execute(sql)"),
+        ("trips_count_upper", "cursor.execute(sql)"),
+        ("trips_count_schema", "cursor.execute(sql)"),
         ("trips_count_orm", 'get_model("trips", "Trip")'),
     ],
 )
@@ -168,6 +183,26 @@ def test_a_module_querying_another_modules_table_raises_naming_both_sides_and_th
         line,
         "sql-foreign-table",
     )
+    assert sql_guard_violations_take() == [violation]
+    assert sql_guard_violations_take() == []
+
+
+@pytest.mark.django_db
+def test_a_swallowed_refusal_is_still_recorded(billing_reader: ModuleType) -> None:
+    assert billing_reader.trips_count_swallowed() == -1
+
+    (violation,) = sql_guard_violations_take()
+    assert (violation.file, violation.line) == (READERS_FILE, line_of("cursor.execute(sql)"))
+    assert "module billing runs SQL on table trips_trip" in violation.message
+
+
+@pytest.mark.django_db
+def test_warn_mode_records_nothing(
+    billing_reader: ModuleType, guard_mode: Callable[[str], None]
+) -> None:
+    guard_mode("warn")
+    assert billing_reader.trips_count_quoted() == 0
+    assert sql_guard_violations_take() == []
 
 
 @pytest.mark.django_db
@@ -180,6 +215,7 @@ def test_a_refused_statement_never_runs(guard_mode: Callable[[str], None]) -> No
 
     with pytest.raises(ForeignTableQuery, match="module billing runs SQL on table users_rider"):
         reader_load("modules.billing.sql_guard_reader").riders_rename("Renamed by billing")
+    assert len(sql_guard_violations_take()) == 1
 
     assert users_api.rider_get(rider_id=rider.id).display_name == "Renamed by users"
 
@@ -202,6 +238,7 @@ def test_the_innermost_module_frame_issues_the_statement(
     # trips code calling billing code that reads trips' table: billing issued it.
     with pytest.raises(ForeignTableQuery, match="module billing runs SQL on table trips_trip"):
         trips_reader.through(billing_reader.trips_count_orm)
+    assert len(sql_guard_violations_take()) == 1
 
 
 @pytest.mark.django_db
@@ -213,6 +250,7 @@ def test_platform_frames_inside_module_code_do_not_count(billing_reader: ModuleT
         billing_reader.through(platform_reads_trips)
     (violation,) = raised.value.violations
     assert (violation.file, violation.line) == (READERS_FILE, line_of("return call()"))
+    assert sql_guard_violations_take() == [violation]
 
 
 @pytest.mark.django_db
@@ -269,6 +307,8 @@ def test_connections_of_other_threads_are_guarded_too(billing_reader: ModuleType
     thread.join(timeout=30)
     (result,) = outcome
     assert isinstance(result, ForeignTableQuery)
+    # Recorded from the other thread too: the test that started it is the one that fails.
+    assert sql_guard_violations_take() == list(result.violations)
 
 
 # warn mode
@@ -344,6 +384,7 @@ def test_off_installs_nothing_and_judges_nothing(
     assert sql_guard_installed(connection)
     with pytest.raises(ForeignTableQuery):
         billing_reader.trips_count_quoted()
+    assert len(sql_guard_violations_take()) == 1
 
 
 # installation

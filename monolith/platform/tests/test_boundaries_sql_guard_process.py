@@ -17,6 +17,7 @@ from django.db import connection
 from monolith.platform.deployable_process import database_url
 
 ROOT = Path(__file__).resolve().parents[3]
+SWALLOWS = "boundary_fixtures/sql_guard/swallows.py"
 READ_AS_BILLING = (
     "from boundary_fixtures.sql_guard import reader_load; "
     "print('trips counted', reader_load('modules.billing.sql_guard_reader').trips_count_quoted())"
@@ -81,3 +82,24 @@ def test_a_command_is_not_judged_in_off_mode() -> None:
     assert result.returncode == 0, result.stderr
     assert "trips counted 0" in result.stdout
     assert guard_lines(result) == []
+
+
+def test_a_test_that_swallows_the_refusal_fails_at_teardown() -> None:
+    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict)}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", SWALLOWS],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    # The teardown error is the swallowing test's; the one that takes the record passes.
+    assert "2 passed, 1 error" in output, output
+    assert "ERROR at teardown of test_swallows_the_refusal" in output
+    assert "the SQL guard refused statements during this test:" in output
+    assert "boundary_fixtures/sql_guard/readers.py:" in output
+    assert "sql-foreign-table module billing runs SQL on table trips_trip" in output

@@ -51,6 +51,41 @@ def test_dependencies_are_installed_with_the_module_they_serve() -> None:
     assert "['billing', 'trips', 'users', 'vehicles']" in result.stdout
 
 
+def test_dependencies_of_dependencies_are_installed_so_the_import_check_judges_declared_use() -> (
+    None
+):
+    """billing does not declare vehicles, yet its peel installs vehicles (through trips): a
+    peeled run cannot tell undeclared use. The import check does; the imports fixture plants
+    it (towing -> garage -> depot, see test_a_dependency_of_a_dependency_must_still_be_declared).
+    """
+    result = _peeled(
+        "billing",
+        "-c",
+        "import django; django.setup(); "
+        "from django.apps import apps; "
+        "print(apps.get_app_config('billing').depends_on, apps.is_installed('modules.vehicles'))",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["('trips',", "'users')", "True"]
+
+
+def test_a_typo_in_depends_on_is_one_clear_error() -> None:
+    """The typo is planted in memory, before the settings read the declaration."""
+    result = _peeled(
+        "billing",
+        "-c",
+        "import modules.billing.apps as billing_apps; "
+        "billing_apps.BillingConfig.depends_on = ('trips', 'invoicing'); "
+        "import django; django.setup()",
+    )
+    assert result.returncode != 0
+    assert "ModuleNotFoundError" not in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "django.core.exceptions.ImproperlyConfigured: modules.billing.apps: depends_on names "
+        "'invoicing', which is not a fleet module (known: vehicles, users, trips, billing)."
+    )
+
+
 def test_an_unknown_module_is_one_clear_error() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "monolith.peel_check", "garage"],

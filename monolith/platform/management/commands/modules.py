@@ -23,6 +23,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from monolith.platform.boundaries import module_map
 from monolith.platform.boundaries.baseline import (
+    BaselineUnreadable,
     baseline_compare,
     baseline_load,
     baseline_path,
@@ -135,7 +136,13 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Module boundaries kept: {summary}."))
 
     def modules_baseline(self, baseline: Path) -> None:
-        before = _baseline_load(baseline)
+        # The escape hatch: an unreadable file (a merge conflict, a bad hand edit) is what this
+        # command is run to repair, so it is read as empty and rewritten, with a warning.
+        try:
+            before = baseline_load(baseline)
+        except BaselineUnreadable as error:
+            self.stderr.write(self.style.WARNING(f"! {error}: read as empty and rewritten"))
+            before = Counter()
         violations = boundary_violations()
         baseline_write(violations, baseline)
         after = baseline_load(baseline)
@@ -149,6 +156,11 @@ class Command(BaseCommand):
                 changes.append(f"+ {file} {rule} {now} (new)")
             elif not now:
                 changes.append(f"- {file} {rule} (was {was}, fixed)")
+            elif now > was:
+                # modules check never lets a count rise; only this command can, so it says so.
+                changes.append(
+                    self.style.WARNING(f"~ {file} {rule} {was} -> {now}: the baseline grows")
+                )
             else:
                 changes.append(f"~ {file} {rule} {was} -> {now}")
         for line in changes:
@@ -219,8 +231,9 @@ def _violation_from_message(message: checks.CheckMessage) -> Violation | None:
 def _baseline_load(path: Path) -> Counter[tuple[str, str]]:
     try:
         return baseline_load(path)
-    except (ValueError, KeyError) as error:
-        raise CommandError(f"{project_relative(path)} is not a baseline file: {error}") from error
+    except BaselineUnreadable as error:
+        # Its message already names the file and what is wrong, on one line.
+        raise CommandError(str(error)) from error
 
 
 def _argument_error_lines(message: str) -> list[str]:

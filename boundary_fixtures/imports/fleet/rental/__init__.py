@@ -1,0 +1,1 @@
+"""Rentals: plants depends-unknown (a typo in depends_on)."""
