@@ -1,3 +1,6 @@
+from pathlib import Path
+
+import pytest
 from django.conf import settings
 
 from monolith.celery import app
@@ -13,3 +16,13 @@ def test_celery_acknowledges_late_and_requeues_on_worker_loss() -> None:
     assert app.conf.task_reject_on_worker_lost is True
     assert app.conf.worker_prefetch_multiplier == 1
     assert app.conf.task_always_eager is False
+
+
+def test_the_ping_task_writes_markers_only_in_the_temporary_folder(tmp_path: Path) -> None:
+    from monolith.platform.tasks import ping
+
+    with pytest.raises(ValueError, match="writes markers only under"):
+        ping("/etc/fleet-ping-marker")
+    marker = tmp_path / "marker"
+    assert ping(str(marker)) > 0
+    assert marker.read_text().startswith("start ")
