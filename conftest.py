@@ -157,3 +157,16 @@ def assert_num_queries_all_databases() -> Callable[[int], AbstractContextManager
         assert len(captured) == expected, "\n".join(query["sql"] for query in captured)
 
     return check
+
+
+@pytest.fixture
+def deliver_events(db: Any) -> Callable[..., int]:
+    """Relay and deliver the events waiting in the outboxes, now, in this process.
+
+    Call it after the action whose subscribers' effects a test asserts on: it runs the same
+    relay and delivery functions the worker's tasks run (no eager mode). Returns how many
+    deliveries had an effect.
+    """
+    from monolith.platform.outbox.machinery import outbox_deliver_pending
+
+    return outbox_deliver_pending

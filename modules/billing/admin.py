@@ -22,6 +22,7 @@ from modules.billing.models import (
     CreditPurchase,
     Invoice,
     InvoiceLine,
+    ParkedDelivery,
     Payment,
     PaymentMethod,
     Refund,
@@ -30,6 +31,7 @@ from modules.billing.models import (
     Tariff,
 )
 from monolith.platform.admin import (
+    ParkedDeliveryAdmin,
     ReadOnlyAdminMixin,
     ReadOnlyTabularInline,
     account_username,
@@ -390,3 +392,8 @@ class SandboxRefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ordering = ["-created_at"]
     list_select_related = ["charge"]
     readonly_fields = _all_fields(SandboxRefund)
+
+
+@admin.register(ParkedDelivery)
+class BillingParkedDeliveryAdmin(ParkedDeliveryAdmin):
+    """TripCompleted deliveries billing could not handle (for example: no tariff in force)."""

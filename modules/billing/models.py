@@ -13,6 +13,8 @@ from django.contrib.postgres.fields import DateTimeRangeField, RangeBoundary, Ra
 from django.db import models
 from django.db.models import F, Func, Q
 
+from monolith.platform.outbox.models import InboxEntry, OutboxMessage, ParkedDeliveryBase
+
 
 class TsTzRange(Func):
     """PostgreSQL ``tstzrange(lower, upper, bounds)``; a NULL upper bound is open-ended."""
@@ -307,3 +309,15 @@ class SandboxRefund(models.Model):
 
     def __str__(self) -> str:
         return self.refund_id
+
+
+class Outbox(OutboxMessage):
+    """Events this module published, written in the transaction that made them true."""
+
+
+class Inbox(InboxEntry):
+    """Events billing has handled, each written with its effect: a redelivery does nothing."""
+
+
+class ParkedDelivery(ParkedDeliveryBase):
+    """Deliveries to billing that failed every attempt, waiting for staff to retry them."""

@@ -10,6 +10,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from monolith.platform.outbox.models import OutboxMessage
+
 
 class TripStatus(models.TextChoices):
     REQUESTED = "requested", "Requested"
@@ -159,3 +161,7 @@ class TripPosition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.latitude}, {self.longitude} at {self.recorded_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Outbox(OutboxMessage):
+    """Events this module published, written in the transaction that made them true."""

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from modules.users.accounts import Account, accounts_by_id
+from monolith.platform.outbox.models import OutboxMessage
 
 # E.164: a plus, a country code that does not start with 0, at most 15 digits in all.
 e164_validator = RegexValidator(
@@ -230,3 +231,7 @@ class LedgerEntry(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise ValueError("Ledger entries are append-only and are never deleted.")
+
+
+class Outbox(OutboxMessage):
+    """Events this module published, written in the transaction that made them true."""

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from modules.vehicles.lifecycle import TRIP_HELD_STATUSES, VehicleStatus
 from monolith.platform.geo import COORDINATE_PLACES
+from monolith.platform.outbox.models import OutboxMessage
 
 # Semantic Versioning 2.0.0, as published at semver.org.
 SEMVER_PATTERN = (
@@ -217,3 +218,7 @@ class TelemetryReading(models.Model):
 
     def __str__(self) -> str:
         return f"{self.vehicle_id} at {self.recorded_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Outbox(OutboxMessage):
+    """Events this module published, written in the transaction that made them true."""

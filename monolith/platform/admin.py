@@ -77,3 +77,32 @@ class AccountNamesAdmin(admin.ModelAdmin):
         # The page's rows are fetched here and reused by the template.
         account_usernames_attach(changelist.result_list, self.account_fields)
         return changelist
+
+
+class ParkedDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """A module's parked event deliveries: what failed, why, and a retry once it is fixed."""
+
+    list_display = (
+        "event_name",
+        "event_id",
+        "publisher",
+        "subscriber",
+        "attempts",
+        "last_error",
+        "parked_at",
+        "retried_at",
+    )
+    list_filter = ("event_name", "publisher", "parked_at", "retried_at")
+    search_fields = ("event_id", "event_name", "last_error")
+    readonly_fields = (*list_display, "payload")
+    actions = ("deliveries_retry",)
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(f"{self.model._meta.app_label}.retry_parkeddelivery")
+
+    @admin.action(description="Retry selected deliveries", permissions=["retry"])
+    def deliveries_retry(self, request: HttpRequest, queryset: Any) -> None:
+        from monolith.platform.outbox.machinery import parked_deliveries_retry
+
+        count = parked_deliveries_retry(self.model._meta.app_label, queryset)
+        self.message_user(request, f"{count} deliveries sent again.")

@@ -4,9 +4,10 @@ An event is a frozen dataclass named in the past tense, with a stable ``name`` a
 ``version``; each module declares the ones it publishes in its ``events.py``. A module that
 wants to react subscribes a handler in its ``AppConfig.ready()``.
 
-For now ``publish`` runs the handlers inside the publisher's transaction, so an event and its
-effects commit or roll back together. The outbox-and-Celery delivery replaces this function's
-body without changing its callers.
+``publish`` writes the event into the publishing module's outbox, in the caller's transaction;
+a Celery relay hands it on after commit (a periodic sweep catches what it missed), and each
+subscriber's handler runs in a task of its own, once, recorded in that subscriber's inbox
+(decision 0006, ``monolith.platform.outbox``).
 """
 
 import dataclasses
@@ -25,6 +26,13 @@ class DomainEvent:
 
     name: ClassVar[str]
     version: ClassVar[int] = 1
+    # The field naming what the event is about; None means the first "<thing>_id" field.
+    aggregate_field: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            _event_types[cls.__dict__["name"]] = cls
 
     def payload(self) -> dict[str, Any]:
         """JSON-ready fields (UUIDs, decimals and datetimes as strings)."""
@@ -41,6 +49,8 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+_event_types: dict[str, type[DomainEvent]] = {}
+
 EventT = TypeVar("EventT", bound=DomainEvent)
 Handler = Callable[[Any], None]
 
@@ -50,10 +60,20 @@ _subscribers: dict[type[DomainEvent], list[tuple[str, Handler]]] = defaultdict(l
 def subscribe(
     event_type: type[EventT], handler: Callable[[EventT], None], *, subscriber: str
 ) -> None:
-    """Call ``handler`` for every ``event_type`` published; ``subscriber`` names the module."""
+    """Call ``handler`` for every ``event_type`` published; ``subscriber`` names the module.
+
+    The subscriber must be a fleet module with an ``Inbox`` (its handler's deliveries are
+    recorded there) and at most one handler per event type.
+    """
+    from monolith.platform.registry import fleet_module
+
+    fleet_module(subscriber)
     entry = (subscriber, handler)
-    if entry not in _subscribers[event_type]:
-        _subscribers[event_type].append(entry)
+    if entry in _subscribers[event_type]:
+        return
+    if subscriber in subscribers_of(event_type):
+        raise ValueError(f"{subscriber!r} already has a handler for {event_type.name}.")
+    _subscribers[event_type].append(entry)
 
 
 @contextmanager
@@ -74,12 +94,30 @@ def subscribers_of(event_type: type[DomainEvent]) -> list[str]:
     return [subscriber for subscriber, _ in _subscribers[event_type]]
 
 
+def handler_of(event_type: type[DomainEvent], subscriber: str) -> Handler:
+    """The handler ``subscriber`` registered for ``event_type``."""
+    for name, handler in _subscribers[event_type]:
+        if name == subscriber:
+            return handler
+    raise LookupError(f"{subscriber!r} does not subscribe to {event_type.name}.")
+
+
+def event_type_named(name: str) -> type[DomainEvent]:
+    """The event class whose stable ``name`` is ``name``."""
+    try:
+        return _event_types[name]
+    except KeyError:
+        raise LookupError(f"no event type is named {name!r}.") from None
+
+
 def publish(event: DomainEvent) -> None:
-    """Hand ``event`` to every subscriber, inside the caller's transaction."""
+    """Record ``event`` in its module's outbox, in the caller's transaction; subscribers get it
+    after that transaction commits, each in a transaction of its own."""
+    from monolith.platform.outbox.machinery import outbox_write
+
+    event_id = outbox_write(event)
     logger.info(
         "event %s published",
         event.name,
-        extra={"event": event.name, "event_version": event.version},
+        extra={"event": event.name, "event_version": event.version, "event_id": str(event_id)},
     )
-    for _, handler in list(_subscribers[type(event)]):
-        handler(event)

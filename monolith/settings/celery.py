@@ -68,3 +68,9 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "fleet")
 CELERY_TASK_ROUTES = {
     f"{module}.*": {"queue": f"fleet.{module}"} for module in env_list("CELERY_MODULE_QUEUES", [])
 }
+
+# The outbox sweep relays events whose after-commit relay was lost (broker down, process
+# killed); run `celery -A monolith.celery beat` beside the workers.
+CELERY_BEAT_SCHEDULE = {
+    "platform.outbox_sweep": {"task": "platform.outbox_sweep", "schedule": 10.0},
+}

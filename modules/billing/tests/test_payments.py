@@ -1,7 +1,6 @@
 """Collecting invoices through the gateway, refunds and voiding, as services."""
 
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from decimal import Decimal
 from typing import Any
 
@@ -13,25 +12,38 @@ from modules.billing.events import InvoicePaid, InvoicePaymentFailed, PaymentRef
 from modules.billing.gateways import SandboxGateway
 from modules.billing.models import Invoice, Payment, SandboxCharge
 from monolith.platform.errors import Conflict, IllegalTransition, InvalidRequest
-from monolith.platform.events import subscribe, subscriptions_only
+from monolith.platform.outbox.machinery import outbox_published
 
 Issue = Callable[..., Invoice]
 Card = Callable[[Any, str], None]
 
 
+class Published:
+    """Billing's payment events its outbox received since the fixture was set up."""
+
+    KINDS = (InvoicePaid, InvoicePaymentFailed, PaymentRefunded)
+
+    def __init__(self) -> None:
+        self.before = len(outbox_published("billing"))
+
+    def _events(self) -> list[Any]:
+        since: list[Any] = outbox_published("billing")[self.before :]
+        return [event for event in since if isinstance(event, self.KINDS)]
+
+    def __getitem__(self, index: int) -> Any:
+        return self._events()[index]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._events())
+
+
 @pytest.fixture
-def published() -> Iterator[list[Any]]:
-    """Billing's own events, as published while the test runs (to no other subscriber)."""
-    seen: list[Any] = []
-    with ExitStack() as stack:
-        for event_type in (InvoicePaid, InvoicePaymentFailed, PaymentRefunded):
-            stack.enter_context(subscriptions_only(event_type, "billing-tests"))
-            subscribe(event_type, seen.append, subscriber="billing-tests")
-        yield seen
+def published(db: Any) -> Published:
+    return Published()
 
 
 def test_good_card_pays_the_invoice(
-    rider: Any, issue: Issue, card: Card, published: list[Any]
+    rider: Any, issue: Issue, card: Card, published: Published
 ) -> None:
     card(rider, "tok_visa")
     invoice = issue(rider)
@@ -57,7 +69,7 @@ def test_good_card_pays_the_invoice(
     ],
 )
 def test_declined_card_fails_the_payment_with_its_code(
-    rider: Any, issue: Issue, card: Card, published: list[Any], token: str, code: str
+    rider: Any, issue: Issue, card: Card, published: Published, token: str, code: str
 ) -> None:
     card(rider, token)
     invoice = issue(rider)
@@ -161,7 +173,7 @@ def paid(rider: Any, issue: Issue, card: Card) -> Payment:
     return services.invoice_collect_payment(invoice_id=issue(rider).id)
 
 
-def test_partial_then_full_refund(paid: Payment, staff: Any, published: list[Any]) -> None:
+def test_partial_then_full_refund(paid: Payment, staff: Any, published: Published) -> None:
     first = services.payment_refund(
         payment_id=paid.id, amount=Decimal("7.50"), reason="Detour", by_id=staff.id
     )

@@ -16,20 +16,17 @@ from modules.trips.models import Trip, TripPosition, TripStatus
 from modules.trips.tests.conftest import DESTINATION, ORIGIN, ROUTE
 from modules.users import api as users_api
 from modules.vehicles import api as vehicles_api
-from monolith.platform import events as platform_events
 from monolith.platform.access import Role
 from monolith.platform.errors import Conflict, IllegalTransition, InvalidRequest
+from monolith.platform.outbox.machinery import outbox_published
 from monolith.platform.registry import module_atomic
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
 def completed_events() -> list[TripCompleted]:
-    """Subscribe a recorder to ``TripCompleted``; the conftest removes it after the test."""
-    events: list[TripCompleted] = []
-    platform_events.subscribe(TripCompleted, events.append, subscriber="trips-tests")
-    return events
+    """The ``TripCompleted`` events in the trips outbox, oldest first."""
+    return outbox_published("trips", TripCompleted)
 
 
 # --- trip_request ---------------------------------------------------------------------------
@@ -299,14 +296,12 @@ def test_complete_frees_the_vehicle_and_grows_its_odometer(running_trip: Trip) -
     assert after.odometer_km == before.odometer_km + Decimal("12.34")
 
 
-def test_complete_publishes_trip_completed(
-    running_trip: Trip, completed_events: list[TripCompleted]
-) -> None:
+def test_complete_publishes_trip_completed(running_trip: Trip) -> None:
     trip = services.trip_complete(
         trip_id=running_trip.id, distance_km=Decimal("4.50"), duration_seconds=600
     )
 
-    assert completed_events == [
+    assert completed_events() == [
         TripCompleted(
             trip_id=trip.id,
             rider_id=trip.rider_id,
@@ -316,28 +311,25 @@ def test_complete_publishes_trip_completed(
             completed_at=trip.completed_at,  # type: ignore[arg-type]
         )
     ]
-    assert completed_events[0].payload()["distance_km"] == "4.50"
+    assert completed_events()[0].payload()["distance_km"] == "4.50"
 
 
-def test_a_failing_subscriber_rolls_the_completion_back(
-    running_trip: Trip, completed_events: list[TripCompleted]
-) -> None:
-    """The event is published inside the transaction: its handlers and the trip commit together."""
+def test_the_event_commits_or_rolls_back_with_the_completion(running_trip: Trip) -> None:
+    """The outbox row is written in the completion's transaction: a rollback takes both."""
 
-    def refuse(event: TripCompleted) -> None:
-        raise RuntimeError("billing is down")
-
-    platform_events.subscribe(TripCompleted, refuse, subscriber="trips-tests-refuse")
+    def complete_then_fail() -> None:
+        with module_atomic("trips"):
+            services.trip_complete(
+                trip_id=running_trip.id, distance_km=Decimal("1"), duration_seconds=60
+            )
+            raise RuntimeError("the request failed after the completion")
 
     with pytest.raises(RuntimeError):
-        services.trip_complete(
-            trip_id=running_trip.id, distance_km=Decimal("1"), duration_seconds=60
-        )
+        complete_then_fail()
 
     running_trip.refresh_from_db()
     assert running_trip.status == TripStatus.IN_PROGRESS
-    assert running_trip.vehicle_id is not None
-    assert vehicles_api.vehicle_get(vehicle_id=running_trip.vehicle_id).status == "in_trip"
+    assert completed_events() == []
 
 
 @pytest.mark.parametrize(

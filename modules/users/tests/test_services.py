@@ -13,9 +13,9 @@ from modules.users import services
 from modules.users.errors import CreditHoldNotFound, InsufficientCredit, RiderNotFound
 from modules.users.events import RiderRegistered
 from modules.users.models import CreditHold, LedgerEntry, Rider, Wallet
-from monolith.platform import events
 from monolith.platform.access import Role
 from monolith.platform.errors import Conflict, IllegalTransition, InvalidRequest
+from monolith.platform.outbox.machinery import outbox_published
 from monolith.platform.registry import module_atomic
 
 pytestmark = pytest.mark.django_db
@@ -39,13 +39,7 @@ def kinds(rider_id: Any) -> list[str]:
 # Sign-up and profiles
 
 
-def test_register_creates_account_role_profile_and_empty_wallet(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    published: list[RiderRegistered] = []
-    # A private subscriber list for this test only, restored afterwards.
-    monkeypatch.setitem(events._subscribers, RiderRegistered, [])
-    events.subscribe(RiderRegistered, published.append, subscriber="users-tests")
+def test_register_creates_account_role_profile_and_empty_wallet() -> None:
     rider = services.rider_register(
         username="dora", email="dora@example.com", password=STRONG_PASSWORD, display_name="D"
     )
@@ -58,6 +52,7 @@ def test_register_creates_account_role_profile_and_empty_wallet(
     assert rider.preferred_language == "en"
     wallet = Wallet.objects.get(rider=rider)
     assert (wallet.available, wallet.held, wallet.currency) == (Decimal("0"), Decimal("0"), "EUR")
+    published = outbox_published("users", RiderRegistered)
     assert [event.rider_id for event in published] == [user.id]
 
 

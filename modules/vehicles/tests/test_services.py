@@ -25,8 +25,8 @@ from modules.vehicles.models import (
 )
 from modules.vehicles.services import TelemetryInput
 from modules.vehicles.tests.conftest import make_vin
-from monolith.platform import events
 from monolith.platform.errors import IllegalTransition, InvalidRequest
+from monolith.platform.outbox.machinery import outbox_published
 
 pytestmark = pytest.mark.django_db
 
@@ -113,12 +113,10 @@ class TestRegister:
 class TestTransition:
     def test_records_history_and_publishes(self, make_vehicle: MakeVehicle, staff: Any) -> None:
         vehicle = make_vehicle()
-        seen: list[VehicleStatusChanged] = []
-        with events.subscriptions_only(VehicleStatusChanged):
-            events.subscribe(VehicleStatusChanged, seen.append, subscriber="test")
-            services.vehicle_transition(
-                vehicle_id=vehicle.id, status="maintenance", reason="brakes", changed_by_id=staff.id
-            )
+        services.vehicle_transition(
+            vehicle_id=vehicle.id, status="maintenance", reason="brakes", changed_by_id=staff.id
+        )
+        seen = outbox_published("vehicles", VehicleStatusChanged)
         vehicle.refresh_from_db()
         assert vehicle.status == "maintenance"
         change = VehicleStatusChange.objects.get(vehicle=vehicle)

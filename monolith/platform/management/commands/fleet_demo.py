@@ -21,6 +21,7 @@ from modules.trips import api as trips_api
 from modules.users import api as users_api
 from modules.vehicles import api as vehicles_api
 from monolith.platform.access import Role
+from monolith.platform.outbox.machinery import outbox_deliver_pending
 from monolith.platform.roles import roles_ensure
 
 SEED = 20261125
@@ -93,6 +94,13 @@ class Command(BaseCommand):
             self._tariff()
             riders = self._riders(options["riders"])
         added_trips = self._trips(rng, riders, options["trips_per_rider"])
+        # Without a worker running, the demo delivers its events itself (the same relay and
+        # delivery code the worker runs), so the completed trips have their invoices now.
+        delivered = outbox_deliver_pending()
+        self.stdout.write(
+            f"Delivered {delivered} events in this process (invoices for completed trips); "
+            "a running worker would have done the same."
+        )
         self._report(added_vehicles, len(riders), added_trips)
 
     def _accounts(self) -> None:

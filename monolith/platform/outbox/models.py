@@ -1,0 +1,88 @@
+"""Abstract outbox, inbox and parked-delivery tables; each module declares its concrete ones.
+
+A module that publishes declares ``class Outbox(OutboxMessage)`` in its ``models.py``; one that
+subscribes declares ``class Inbox(InboxEntry)`` and ``class ParkedDelivery(ParkedDeliveryBase)``.
+The platform finds them by app label and class name (``monolith.platform.outbox.tables``), so
+each table lives on its module's database and moves with it (decision 0006).
+"""
+
+import uuid
+
+from django.db import models
+
+
+class OutboxMessage(models.Model):
+    """An event written in its publisher's transaction, waiting for the relay."""
+
+    # The event id: deliveries and inboxes refer to it.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=120)
+    version = models.PositiveSmallIntegerField(default=1)
+    aggregate_id = models.CharField(max_length=64, blank=True, default="")
+    payload = models.JSONField()
+    occurred_at = models.DateTimeField()
+    relayed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ("occurred_at",)
+        indexes = [
+            # The relay and the sweep read only what is still waiting, oldest first.
+            models.Index(
+                fields=["occurred_at"],
+                condition=models.Q(relayed_at__isnull=True),
+                name="%(app_label)s_outbox_waiting",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.id}"
+
+
+class InboxEntry(models.Model):
+    """An event a subscriber has processed, written in the transaction of its effect."""
+
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.UUIDField()
+    subscriber = models.CharField(max_length=64)
+    processed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event_id", "subscriber"], name="%(app_label)s_inbox_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber} processed {self.event_id}"
+
+
+class ParkedDeliveryBase(models.Model):
+    """A delivery that failed every attempt: kept with its error until staff retry it."""
+
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.UUIDField()
+    event_name = models.CharField(max_length=120)
+    publisher = models.CharField(max_length=64)
+    subscriber = models.CharField(max_length=64)
+    payload = models.JSONField()
+    attempts = models.PositiveIntegerField()
+    last_error = models.TextField()
+    parked_at = models.DateTimeField()
+    retried_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ("-parked_at",)
+        # Re-sending a delivery changes what happens in the module: not for view-only staff.
+        permissions = [("retry_parkeddelivery", "Can retry parked event deliveries")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event_id", "subscriber"], name="%(app_label)s_parked_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_name} {self.event_id} -> {self.subscriber}"

@@ -1,0 +1,48 @@
+"""A completed trip, made through the modules' front doors, for the outbox tests."""
+
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from modules.billing import api as billing_api
+from modules.trips import api as trips_api
+from modules.vehicles import api as vehicles_api
+
+_serials: Iterator[int] = itertools.count(1)
+
+
+def tariff_ensure() -> None:
+    billing_api.tariff_create(
+        name="Outbox tests",
+        base_fare=Decimal("2.50"),
+        per_km=Decimal("1.20"),
+        per_minute=Decimal("0.30"),
+        minimum_fare=Decimal("5.00"),
+        effective_from=datetime(2020, 1, 1, tzinfo=UTC),
+    )
+
+
+def trip_complete_for(rider: Any) -> UUID:
+    """Register a vehicle, then request, start and complete a trip for ``rider``."""
+    vehicles_api.vehicle_register(
+        vin=vehicles_api.vin_complete(f"1M8GDM9A0KP{next(_serials) + 500000:06d}"),
+        make="Zoox",
+        model="Robotaxi",
+        seats=4,
+        latitude=Decimal("52.520000"),
+        longitude=Decimal("13.405000"),
+        battery_pct=100,
+    )
+    trip = trips_api.trip_request(
+        rider_id=rider.id,
+        origin_latitude=Decimal("52.521918"),
+        origin_longitude=Decimal("13.413215"),
+        destination_latitude=Decimal("52.516275"),
+        destination_longitude=Decimal("13.377704"),
+    )
+    trips_api.trip_start(trip_id=trip.id)
+    trips_api.trip_complete(trip_id=trip.id, distance_km=Decimal("10"), duration_seconds=600)
+    return trip.id

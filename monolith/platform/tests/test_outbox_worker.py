@@ -1,0 +1,113 @@
+"""Integration: events cross a real broker into a real worker, once, and park when they fail.
+
+No eager mode: the trip is completed in this process, the relay queued after its commit, and a
+Celery worker process (its own queue) relays and delivers through the broker.
+"""
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+
+from modules.billing.models import Inbox, Invoice, ParkedDelivery
+from modules.trips.models import Outbox as TripsOutbox
+from monolith.celery import app
+from monolith.platform.access import Role
+from monolith.platform.tasks import deliver, outbox_relay
+from monolith.platform.tests.outbox_support import tariff_ensure, trip_complete_for
+from monolith.platform.tests.test_worker_process import FAST_START, Broker
+from monolith.platform.worker_process import WorkerHandle, celery_worker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture
+def worker() -> Iterator[WorkerHandle]:
+    """A worker on the test database, consuming a queue of its own; retries without delay."""
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    broker = Broker(url=settings.CELERY_BROKER_URL, queue=queue, key_prefix="")
+    env = {
+        **broker.worker_env(),
+        "CELERY_BROKER_KEY_PREFIX": "",
+        "DATABASE_URL": _database_url(),
+        # Retries follow each other at once; five attempts still happen.
+        "FLEET_TASK_MAX_DELAY_SECONDS": "0",
+    }
+    default_queue = app.conf.task_default_queue
+    try:
+        with celery_worker(env, queues=[queue], extra_args=FAST_START) as handle:
+            app.conf.task_default_queue = queue
+            yield handle
+    finally:
+        app.conf.task_default_queue = default_queue
+        broker.remove_test_state()
+
+
+def _wait(condition: Callable[[], bool], what: str, worker: WorkerHandle, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{what} did not happen within {timeout} s; worker:\n{worker.log()}")
+
+
+def test_a_completed_trip_is_invoiced_once_by_the_worker(rider: Any, worker: WorkerHandle) -> None:
+    tariff_ensure()
+    trip_id = trip_complete_for(rider)
+
+    _wait(lambda: Invoice.objects.filter(trip_id=trip_id).exists(), "the invoice", worker)
+    _wait(lambda: TripsOutbox.objects.filter(relayed_at__isnull=False).exists(), "relay", worker)
+    message = TripsOutbox.objects.get()
+
+    # Redelivery, twice over: the same delivery task again, and the row relayed again.
+    deliver.delay("trips", str(message.id), "billing", message.name, message.payload)
+    TripsOutbox.objects.update(relayed_at=None)
+    outbox_relay.delay("trips")
+    _wait(lambda: TripsOutbox.objects.filter(relayed_at__isnull=False).exists(), "relay", worker)
+    time.sleep(2)  # room for the redelivered tasks to run (and, if broken, to invoice again)
+
+    assert Invoice.objects.filter(trip_id=trip_id).count() == 1
+    assert Inbox.objects.filter(event_id=message.id, subscriber="billing").count() == 1
+    assert worker.log().count("platform.deliver") >= 3
+    assert os.getpid() != worker.pid
+
+
+def test_a_failing_delivery_is_parked_and_the_admin_retry_delivers_it(
+    rider: Any, make_user: Callable[..., Any], worker: WorkerHandle
+) -> None:
+    # No tariff in force: billing's handler raises NoTariffInForce on every attempt.
+    trip_id = trip_complete_for(rider)
+    _wait(ParkedDelivery.objects.exists, "parking", worker)
+    parked = ParkedDelivery.objects.get()
+    assert parked.attempts == 5
+    assert "NoTariffInForce" in parked.last_error
+    assert not Invoice.objects.exists()
+
+    tariff_ensure()  # the fault is fixed
+    boss = make_user("boss", Role.FLEET_STAFF, is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(boss)
+    response = client.post(
+        reverse("admin:billing_parkeddelivery_changelist"),
+        {"action": "deliveries_retry", "_selected_action": [parked.pk]},
+    )
+    assert response.status_code == 302
+
+    _wait(lambda: Invoice.objects.filter(trip_id=trip_id).exists(), "the retry", worker)
+    parked.refresh_from_db()
+    assert parked.retried_at is not None
+    assert Inbox.objects.filter(subscriber="billing").count() == 1
