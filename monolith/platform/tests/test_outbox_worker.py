@@ -20,18 +20,13 @@ from modules.billing.models import Inbox, Invoice, ParkedDelivery
 from modules.trips.models import Outbox as TripsOutbox
 from monolith.celery import app
 from monolith.platform.access import Role
+from monolith.platform.deployable_process import database_url
 from monolith.platform.tasks import deliver, outbox_relay
 from monolith.platform.tests.outbox_support import tariff_ensure, trip_complete_for
 from monolith.platform.tests.test_worker_process import FAST_START, Broker
 from monolith.platform.worker_process import WorkerHandle, celery_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
 @pytest.fixture
@@ -42,7 +37,7 @@ def worker() -> Iterator[WorkerHandle]:
     env = {
         **broker.worker_env(),
         "CELERY_BROKER_KEY_PREFIX": "",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(connection.settings_dict),
         # Retries follow each other at once; five attempts still happen.
         "FLEET_TASK_MAX_DELAY_SECONDS": "0",
     }
