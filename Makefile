@@ -33,8 +33,7 @@ serve:
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py fleet_demo
 	$(PY) manage.py collectstatic --no-input --verbosity 0
-	DJANGO_SETTINGS_MODULE=monolith.settings.local $(VENV)/bin/gunicorn monolith.wsgi \
-		--config monolith/gunicorn.conf.py --bind $(HOST):$(PORT)
+	DJANGO_SETTINGS_MODULE=monolith.settings.local $(PY) -m monolith.local_stack --bind $(HOST):$(PORT)
 
 demo: install
 	$(EMBEDDED) $(PY) manage.py fleet_demo
