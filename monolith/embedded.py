@@ -10,7 +10,6 @@ ends. Servers named by the environment are used as they are.
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 from contextlib import ExitStack
@@ -18,8 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("FLEET_DATA_DIR", BASE_DIR / ".data"))
+from monolith.platform.deployable_process import ROOT, foreground
+
+DATA_DIR = Path(os.environ.get("FLEET_DATA_DIR", ROOT / ".data"))
 DATABASE_NAME = "fleet"
 
 
@@ -80,10 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             env["DATABASE_URL"] = start_postgres(stack)
         if not env.get("CELERY_BROKER_URL"):
             env["CELERY_BROKER_URL"] = start_redis(stack)
-        child = subprocess.Popen(command, env=env)
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda received, _frame: child.send_signal(received))
-        return child.wait()
+        return foreground(subprocess.Popen(command, env=env))
 
 
 if __name__ == "__main__":

@@ -8,14 +8,12 @@ stops the worker too.
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from monolith.platform.deployable_process import ROOT, foreground, gunicorn_command
 from monolith.platform.worker_process import celery_worker
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,23 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     data.mkdir(parents=True, exist_ok=True)
     beat = ["--beat", f"--schedule={data / 'celerybeat-schedule'}"]
     with celery_worker(env, extra_args=beat, echo=True, hostname="fleet-local@%h"):
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "monolith.wsgi",
-                "--config",
-                "monolith/gunicorn.conf.py",
-                "--bind",
-                args.bind,
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda received, _frame: server.send_signal(received))
-        return server.wait()
+        return foreground(subprocess.Popen(gunicorn_command(bind=args.bind), cwd=ROOT, env=env))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Used by the integration tests and the benchmarks, which must talk real HTTP to r
 import http.client
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -59,6 +60,27 @@ def wait_healthy(port: int, *, server: subprocess.Popen[bytes], timeout: float =
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"the server on port {port} was not healthy within {timeout:.0f} s")
+
+
+def gunicorn_command(*, bind: str, wsgi: str = "monolith.wsgi") -> list[str]:
+    """gunicorn serving ``wsgi`` with the deployables' config, as the manifests run it."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        wsgi,
+        "--config",
+        "monolith/gunicorn.conf.py",
+        "--bind",
+        bind,
+    ]
+
+
+def foreground(process: subprocess.Popen[bytes]) -> int:
+    """Wait for ``process``, handing it the Ctrl-C or SIGTERM this process receives."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda received, _frame: process.send_signal(received))
+    return process.wait()
 
 
 @contextmanager
