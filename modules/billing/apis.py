@@ -28,12 +28,11 @@ from modules.billing.models import (
     Tariff,
 )
 from monolith.platform.access import IsFleetStaff, IsFleetStaffOrReadOnly
+from monolith.platform.rest import NOT_FLEET_STAFF, UNAUTHENTICATED
 
 TAGS = ["billing"]
 
 BAD_REQUEST = OpenApiResponse(description="Invalid input; the body names each faulty field.")
-UNAUTHENTICATED = OpenApiResponse(description="Not signed in.")
-STAFF_ONLY = OpenApiResponse(description="Only fleet staff may do this.")
 GATEWAY_DOWN = "The payment provider is unavailable; nothing was {what}. Retry after Retry-After."
 RETRY_AFTER = OpenApiParameter(
     "Retry-After",
@@ -209,7 +208,7 @@ class TariffListApi(ListAPIView):
                 "effective_from, or a period overlapping another tariff's (names effective_from)."
             ),
             401: UNAUTHENTICATED,
-            403: STAFF_ONLY,
+            403: NOT_FLEET_STAFF,
         },
     )
     def post(self, request: Request) -> Response:
@@ -276,7 +275,7 @@ class TariffDetailApi(APIView):
             200: TariffSerializer,
             400: BAD_REQUEST,
             401: UNAUTHENTICATED,
-            403: STAFF_ONLY,
+            403: NOT_FLEET_STAFF,
             404: OpenApiResponse(description="No such tariff."),
             409: OpenApiResponse(
                 description="The tariff has priced invoices: its prices and start are fixed, "
@@ -495,7 +494,7 @@ class PaymentRefundCreateApi(APIView):
             201: OutputSerializer,
             400: BAD_REQUEST,
             401: UNAUTHENTICATED,
-            403: STAFF_ONLY,
+            403: NOT_FLEET_STAFF,
             404: OpenApiResponse(description="No such payment."),
             409: OpenApiResponse(
                 description="More than is left to refund, a failed payment, or an invoice "

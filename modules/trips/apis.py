@@ -29,15 +29,14 @@ from modules.trips.models import CancelledBy, CancelReason, Trip, TripPosition, 
 from modules.trips.services import MAX_DISTANCE_KM, MAX_DURATION_SECONDS
 from monolith.platform.access import IsFleetStaff, Role, is_fleet_staff, user_roles
 from monolith.platform.geo import latitude_field, longitude_field
+from monolith.platform.rest import NOT_FLEET_STAFF, UNAUTHENTICATED
 
 TAGS = ["trips"]
 
 
-UNAUTHENTICATED = OpenApiResponse(description="No or an invalid token.")
 NOT_FOUND = OpenApiResponse(
     description="No such trip, or it is another rider's (riders only see their own)."
 )
-STAFF_ONLY = OpenApiResponse(description="Only fleet staff (dispatch systems) may do this.")
 
 
 class IsRider(BasePermission):
@@ -211,7 +210,7 @@ class TripStartApi(APIView):
         responses={
             200: TripOutputSerializer,
             401: UNAUTHENTICATED,
-            403: STAFF_ONLY,
+            403: NOT_FLEET_STAFF,
             404: NOT_FOUND,
             409: OpenApiResponse(
                 description="The trip is not `assigned`, or its vehicle went offline and cannot "
@@ -288,7 +287,7 @@ class TripPositionsApi(GenericAPIView[TripPosition]):
                 "start or in the future; the body names the field."
             ),
             401: UNAUTHENTICATED,
-            403: STAFF_ONLY,
+            403: NOT_FLEET_STAFF,
             404: NOT_FOUND,
             409: OpenApiResponse(description="The trip is not in progress."),
         },
@@ -337,7 +336,7 @@ class TripCompleteApi(APIView):
                 "seven days) is missing or out of range; the body names the field."
             ),
             401: UNAUTHENTICATED,
-            403: STAFF_ONLY,
+            403: NOT_FLEET_STAFF,
             404: NOT_FOUND,
             409: OpenApiResponse(
                 description="The trip is not `in_progress` (`illegal_transition`). A vehicle "

@@ -25,12 +25,10 @@ from modules.users.filters import LedgerEntryFilter, RiderFilter
 from modules.users.models import LedgerEntry, Rider, e164_validator
 from monolith.platform.access import IsFleetStaff
 from monolith.platform.errors import NotFound
-from monolith.platform.rest import FleetPagination
+from monolith.platform.rest import NOT_FLEET_STAFF, UNAUTHENTICATED, FleetPagination
 
 TAGS = ["users"]
 
-UNAUTHENTICATED = OpenApiResponse(description="Not signed in.")
-NOT_STAFF = OpenApiResponse(description="Only fleet staff may do this.")
 NO_PROFILE = OpenApiResponse(description="The signed-in account has no rider profile.")
 
 
@@ -174,7 +172,7 @@ class RiderListApi(GenericAPIView):
             200: ListOutputSerializer(many=True),
             400: OpenApiResponse(description="A filter value is not acceptable."),
             401: UNAUTHENTICATED,
-            403: NOT_STAFF,
+            403: NOT_FLEET_STAFF,
         },
     )
     def get(self, request: Request) -> Response:
@@ -241,7 +239,7 @@ class RiderDetailApi(APIView):
         responses={
             200: OutputSerializer,
             401: UNAUTHENTICATED,
-            403: NOT_STAFF,
+            403: NOT_FLEET_STAFF,
             404: OpenApiResponse(description="No rider with this id."),
         },
     )
@@ -273,7 +271,7 @@ class RiderWalletAdjustmentApi(APIView):
             201: LedgerEntrySerializer,
             400: OpenApiResponse(description="Amount zero or malformed, or memo missing."),
             401: UNAUTHENTICATED,
-            403: NOT_STAFF,
+            403: NOT_FLEET_STAFF,
             404: OpenApiResponse(description="No rider with this id."),
             409: OpenApiResponse(description="The debit is larger than the available credit."),
         },

@@ -30,12 +30,10 @@ from modules.vehicles.models import (
 from modules.vehicles.services import TELEMETRY_BATCH_MAX, TelemetryInput
 from monolith.platform.access import IsFleetStaff
 from monolith.platform.geo import COORDINATE_PLACES, latitude_field, longitude_field
-from monolith.platform.rest import FleetPagination
+from monolith.platform.rest import NOT_FLEET_STAFF, UNAUTHENTICATED, FleetPagination
 
 TAGS = ["vehicles"]
 
-UNAUTHENTICATED = OpenApiResponse(description="No or an invalid token.")
-NOT_FLEET_STAFF = OpenApiResponse(description="Signed in, but not fleet staff.")
 VEHICLE_NOT_FOUND = OpenApiResponse(description="No vehicle has this id.")
 
 

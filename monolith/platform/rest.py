@@ -5,12 +5,17 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from monolith.platform.errors import FleetError
+
+# The answers every protected endpoint may give, documented once for the OpenAPI description.
+UNAUTHENTICATED = OpenApiResponse(description="No token, or an invalid one (sign in first).")
+NOT_FLEET_STAFF = OpenApiResponse(description="Signed in, but only fleet staff may do this.")
 
 
 class FleetPagination(PageNumberPagination):
