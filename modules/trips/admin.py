@@ -11,8 +11,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from modules.trips import services
-from modules.trips.models import CancelledBy, CancelReason, Trip, TripPosition
-from monolith.platform.admin import ReadOnlyAdminMixin, ReadOnlyTabularInline
+from modules.trips.models import CancelledBy, CancelReason, ParkedDelivery, Trip, TripPosition
+from monolith.platform.admin import ParkedDeliveryAdmin, ReadOnlyAdminMixin, ReadOnlyTabularInline
 from monolith.platform.errors import FleetError
 
 
@@ -126,3 +126,8 @@ class TripPositionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["=trip__id"]
     ordering = ["-recorded_at"]
     readonly_fields = ["id", "trip", "recorded_at", "latitude", "longitude", "received_at"]
+
+
+@admin.register(ParkedDelivery)
+class TripsParkedDeliveryAdmin(ParkedDeliveryAdmin):
+    """Vehicle events trips could not handle, with their last error and a retry action."""

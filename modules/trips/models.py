@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from monolith.platform.outbox.models import OutboxMessage
+from monolith.platform.outbox.models import InboxEntry, OutboxMessage, ParkedDeliveryBase
 
 
 class TripStatus(models.TextChoices):
@@ -165,3 +165,11 @@ class TripPosition(models.Model):
 
 class Outbox(OutboxMessage):
     """Events this module published, written in the transaction that made them true."""
+
+
+class Inbox(InboxEntry):
+    """Events trips has handled, each written with its effect: a redelivery does nothing."""
+
+
+class ParkedDelivery(ParkedDeliveryBase):
+    """Deliveries to trips that failed every attempt, waiting for staff to retry them."""

@@ -33,6 +33,14 @@ class OutboxMessage(models.Model):
                 condition=models.Q(relayed_at__isnull=True),
                 name="%(app_label)s_outbox_waiting",
             ),
+            # The relay finds the event a delivery must wait for (order per aggregate).
+            models.Index(fields=["aggregate_id", "occurred_at"], name="%(app_label)s_outbox_aggr"),
+            # Pruning removes relayed rows past their retention, oldest first.
+            models.Index(
+                fields=["relayed_at"],
+                condition=models.Q(relayed_at__isnull=False),
+                name="%(app_label)s_outbox_relayed",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -54,6 +62,8 @@ class InboxEntry(models.Model):
                 fields=["event_id", "subscriber"], name="%(app_label)s_inbox_once"
             ),
         ]
+        # Pruning removes entries past their retention, oldest first.
+        indexes = [models.Index(fields=["processed_at"], name="%(app_label)s_inbox_processed")]
 
     def __str__(self) -> str:
         return f"{self.subscriber} processed {self.event_id}"
