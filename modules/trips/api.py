@@ -17,6 +17,7 @@ __all__ = [
     "TripNotFound",
     "TripNotInProgress",
     "TripSummary",
+    "booking_credit_reference",
     "trip_active_for_rider",
     "trip_complete",
     "trip_get",
@@ -26,6 +27,15 @@ __all__ = [
 ]
 
 RIDER_TRIPS_MAX_LIMIT = 200
+
+
+def booking_credit_reference(*, trip_id: UUID) -> str:
+    """The reference of the credit hold a booking places on the rider's wallet for a trip.
+
+    The booking saga holds credit under it; billing captures or releases that hold once the
+    trip is paid, unpaid or interrupted. One convention, read by both.
+    """
+    return f"trip:{trip_id}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
