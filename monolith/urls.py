@@ -22,6 +22,8 @@ urlpatterns = [
         path(f"api/v1/{module.label}/", include(f"{module.name}.urls"))
         for module in fleet_modules()
     ),
+    # Calls from other deployables to the api.py of the modules served here (signed tokens).
+    path("internal/v1/", include("monolith.platform.interservice.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", health.healthz, name="healthz"),

@@ -136,6 +136,7 @@ class InvoiceLineInline(ReadOnlyTabularInline):
 
 PAYMENT_COLUMNS = (
     "attempt",
+    "source",
     "status",
     "amount",
     "failure_code",
@@ -239,13 +240,14 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "invoice",
         "attempt",
+        "source",
         "status",
         "amount",
         "currency",
         "failure_code",
         "created_at",
     ]
-    list_filter = ["status", "failure_code", "created_at"]
+    list_filter = ["source", "status", "failure_code", "created_at"]
     search_fields = ["invoice__number", "gateway_charge_id", "idempotency_key"]
     ordering = ["-created_at"]
     list_select_related = ["invoice"]
@@ -396,4 +398,5 @@ class SandboxRefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(ParkedDelivery)
 class BillingParkedDeliveryAdmin(ParkedDeliveryAdmin):
-    """TripCompleted deliveries billing could not handle (for example: no tariff in force)."""
+    """Deliveries billing could not handle: trips' events (for example TripCompleted with no
+    tariff in force) and its own payment steps (for example a payment provider down)."""

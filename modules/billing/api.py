@@ -23,6 +23,7 @@ from modules.billing.errors import (
     RefundExceedsPayment,
     TariffNotFound,
 )
+from monolith.platform.interservice import api_read
 from monolith.platform.money import Money
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ def _tariff_summary(tariff: "Tariff") -> TariffSummary:
     )
 
 
+@api_read
 def invoice_for_trip(*, trip_id: UUID) -> InvoiceSummary:
     """The invoice issued for a trip; raises ``InvoiceNotFound``."""
     from modules.billing import selectors
@@ -113,6 +115,7 @@ def invoice_for_trip(*, trip_id: UUID) -> InvoiceSummary:
     return _invoice_summary(selectors.invoice_get_for_trip(trip_id=trip_id))
 
 
+@api_read
 def invoice_get(*, invoice_id: UUID) -> InvoiceSummary:
     """The invoice with this id; raises ``InvoiceNotFound``."""
     from modules.billing import selectors
@@ -120,6 +123,7 @@ def invoice_get(*, invoice_id: UUID) -> InvoiceSummary:
     return _invoice_summary(selectors.invoice_get(invoice_id=invoice_id))
 
 
+@api_read
 def tariff_in_force(*, at: datetime) -> TariffSummary:
     """The tariff that prices trips completed at ``at``; raises ``NoTariffInForce``."""
     from modules.billing import selectors
@@ -127,6 +131,7 @@ def tariff_in_force(*, at: datetime) -> TariffSummary:
     return _tariff_summary(selectors.tariff_in_force(at=at))
 
 
+@api_read
 def fare_quote(*, distance_km: Decimal, duration_seconds: int, at: datetime) -> FareQuote:
     """What a trip of this length would cost if completed at ``at``.
 

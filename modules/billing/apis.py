@@ -143,6 +143,12 @@ class PaymentSerializer(serializers.Serializer):
     )
     rider_id = serializers.UUIDField(source="invoice.rider_id")
     attempt = serializers.IntegerField()
+    # DRF's metaclass takes declared fields off the class, so this never hides Field.source.
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=Payment.Source.choices,
+        help_text="card: charged to the card on file; wallet: credit the trip's booking held, "
+        "taken after a card attempt failed.",
+    )
     amount = serializers.DecimalField(max_digits=12, decimal_places=2)
     currency = serializers.CharField()
     status = serializers.ChoiceField(choices=Payment.Status.choices)

@@ -27,7 +27,8 @@ class InvoiceIssued(DomainEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class InvoicePaid(DomainEvent):
-    """The invoice's amount was collected."""
+    """The invoice is paid in full; ``payment_id`` and ``amount`` are the payment that
+    completed it (by card, or from the rider's wallet after a failed card attempt)."""
 
     name: ClassVar[str] = "billing.InvoicePaid"
     version: ClassVar[int] = 1
@@ -55,6 +56,19 @@ class InvoicePaymentFailed(DomainEvent):
     attempt: int
     failure_code: str
     failed_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvoiceVoided(DomainEvent):
+    """The invoice was cancelled: the rider owes nothing on it (anything collected went back)."""
+
+    name: ClassVar[str] = "billing.InvoiceVoided"
+    version: ClassVar[int] = 1
+
+    invoice_id: UUID
+    trip_id: UUID
+    rider_id: UUID
+    voided_at: datetime
 
 
 @dataclass(frozen=True, kw_only=True)

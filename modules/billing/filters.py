@@ -25,6 +25,9 @@ class InvoiceFilter(django_filters.FilterSet):
 
 class PaymentFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Payment.Status.choices)
+    source = django_filters.ChoiceFilter(
+        choices=Payment.Source.choices, help_text="Card payments or credit from the wallet."
+    )
     invoice_id = django_filters.UUIDFilter(field_name="invoice_id")
     rider_id = django_filters.UUIDFilter(field_name="invoice__rider_id")
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
@@ -32,4 +35,4 @@ class PaymentFilter(django_filters.FilterSet):
 
     class Meta:
         model = Payment
-        fields = ["status", "invoice_id", "rider_id", "created_after", "created_before"]
+        fields = ["status", "source", "invoice_id", "rider_id", "created_after", "created_before"]

@@ -166,15 +166,25 @@ class PaymentMethod(models.Model):
 
 
 class Payment(models.Model):
-    """One attempt to collect an invoice; never edited once written."""
+    """Money collected on an invoice, or an attempt that failed; never edited once written.
+
+    A card payment is one attempt to charge the rider's card through the gateway. A wallet
+    payment is credit taken from the hold the rider's booking placed, after a card attempt
+    failed; its idempotency key names that hold, so one hold is recorded at most once.
+    """
 
     class Status(models.TextChoices):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
+    class Source(models.TextChoices):
+        CARD = "card", "Card"
+        WALLET = "wallet", "Wallet credit"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
     attempt = models.PositiveIntegerField()
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.CARD)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=20, choices=Status.choices)

@@ -141,6 +141,22 @@ def payment_refunded_amount(*, payment: Payment) -> Decimal:
     return total if total is not None else Decimal("0.00")
 
 
+def invoice_collected_amount(*, invoice: Invoice) -> Decimal:
+    """What the invoice's succeeded payments (card and wallet) collected, refunds not counted."""
+    total = invoice.payments.filter(status=Payment.Status.SUCCEEDED).aggregate(total=Sum("amount"))[
+        "total"
+    ]
+    return total if total is not None else Decimal("0.00")
+
+
+def invoice_refunded_amount(*, invoice: Invoice) -> Decimal:
+    """What has been given back on the invoice's payments so far."""
+    total = Refund.objects.filter(
+        payment__invoice=invoice, status=Refund.Status.SUCCEEDED
+    ).aggregate(total=Sum("amount"))["total"]
+    return total if total is not None else Decimal("0.00")
+
+
 def payment_method_get(*, rider_id: UUID) -> PaymentMethod:
     method = PaymentMethod.objects.filter(rider_id=rider_id).first()
     if method is None:

@@ -1,5 +1,6 @@
 """Writes of the billing module: tariffs, invoices, payment collection, refunds, credit."""
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -27,6 +28,7 @@ from modules.billing.events import (
     InvoiceIssued,
     InvoicePaid,
     InvoicePaymentFailed,
+    InvoiceVoided,
     PaymentRefunded,
 )
 from modules.billing.gateways import (
@@ -46,11 +48,14 @@ from modules.billing.models import (
     Tariff,
 )
 from modules.billing.pricing import QUANTITY_STEP, fare_for_trip
+from modules.trips import api as trips_api
 from modules.users import api as users_api
 from monolith.platform.errors import Conflict, IllegalTransition, InvalidRequest
 from monolith.platform.events import publish
 from monolith.platform.money import money_amount_clean
 from monolith.platform.registry import module_atomic
+
+logger = logging.getLogger(__name__)
 
 # Caps keep every invoice within its 12-digit columns: at these prices even the longest trip
 # the invoice can record (pricing.MAX_DISTANCE_KM, MAX_DURATION_SECONDS) totals under 10**10.
@@ -370,14 +375,17 @@ def _card_charge(
 
 
 @module_atomic("billing")
-def invoice_collect_payment(*, invoice_id: UUID) -> Payment:
-    """Charge the rider's card for an issued (or previously failed) invoice.
+def invoice_collect_payment(*, invoice_id: UUID, first_attempt: bool = False) -> Payment:
+    """Charge the rider's card what an issued (or previously failed) invoice still owes.
 
-    Every call is a new attempt, numbered from the attempts recorded so far, and the attempt
-    number is in the gateway's idempotency key: a retry after a recorded failure charges
-    again, while an attempt whose outcome was lost (the process died after charging) is
-    repeated with the same key and is not charged twice. The invoice row stays locked for
-    the attempt, so two concurrent attempts cannot both charge.
+    What it owes is the total less what was collected already (credit taken from the
+    rider's wallet after an earlier failure). Every call is a new attempt, numbered from the
+    payments recorded so far, and the attempt number is in the gateway's idempotency key: a
+    retry after a recorded failure charges again, while an attempt whose outcome was lost
+    (the process died after charging) is repeated with the same key and is not charged
+    twice. The invoice row stays locked for the attempt, so two concurrent attempts cannot
+    both charge. With ``first_attempt`` (billing's own step after issuing) only an invoice
+    never attempted yet is charged; later attempts are the rider's or staff's decision.
     """
     invoice = _invoice_locked(invoice_id)
     if invoice.status not in COLLECTABLE:
@@ -385,16 +393,24 @@ def invoice_collect_payment(*, invoice_id: UUID) -> Payment:
             f"Invoice {invoice.number} is {invoice.status}; only an issued or payment_failed "
             "invoice can become paid."
         )
+    if first_attempt and invoice.status != Invoice.Status.ISSUED:
+        raise IllegalTransition(
+            f"Invoice {invoice.number} is {invoice.status}; its first collection attempt "
+            "was made already."
+        )
     attempt = invoice.payments.count() + 1
+    # Less than the total once the rider's wallet paid part of it.
+    owed = _invoice_owed(invoice)
     payment = Payment(
         invoice=invoice,
         attempt=attempt,
-        amount=invoice.total,
+        source=Payment.Source.CARD,
+        amount=owed,
         currency=invoice.currency,
         idempotency_key=_payment_idempotency_key(invoice, attempt),
     )
     method = PaymentMethod.objects.filter(rider_id=invoice.rider_id).first()
-    if invoice.total == 0:
+    if owed == 0:
         # Nothing to charge; recorded so the invoice still shows how it was settled.
         payment.status = Payment.Status.SUCCEEDED
     elif method is None:
@@ -403,7 +419,7 @@ def invoice_collect_payment(*, invoice_id: UUID) -> Payment:
         payment.failure_message = "The rider has no payment method on file."
     else:
         result = _card_charge(
-            amount=invoice.total,
+            amount=owed,
             currency=invoice.currency,
             card_token=method.card_token,
             idempotency_key=payment.idempotency_key,
@@ -420,19 +436,12 @@ def invoice_collect_payment(*, invoice_id: UUID) -> Payment:
     payment.save()
 
     if payment.status == Payment.Status.SUCCEEDED:
-        invoice.status = Invoice.Status.PAID
-        event: InvoicePaid | InvoicePaymentFailed = InvoicePaid(
-            invoice_id=invoice.id,
-            trip_id=invoice.trip_id,
-            rider_id=invoice.rider_id,
-            payment_id=payment.id,
-            amount=payment.amount,
-            currency=payment.currency,
-            paid_at=payment.created_at,
-        )
-    else:
-        invoice.status = Invoice.Status.PAYMENT_FAILED
-        event = InvoicePaymentFailed(
+        _invoice_mark_paid(invoice, payment)
+        return payment
+    invoice.status = Invoice.Status.PAYMENT_FAILED
+    invoice.save(update_fields=["status", "updated_at"])
+    publish(
+        InvoicePaymentFailed(
             invoice_id=invoice.id,
             trip_id=invoice.trip_id,
             rider_id=invoice.rider_id,
@@ -441,23 +450,202 @@ def invoice_collect_payment(*, invoice_id: UUID) -> Payment:
             failure_code=payment.failure_code,
             failed_at=payment.created_at,
         )
-    invoice.save(update_fields=["status", "updated_at"])
-    publish(event)
+    )
     return payment
 
 
+def _invoice_owed(invoice: Invoice) -> Decimal:
+    """What a collectable invoice still owes: its total less what its payments collected."""
+    return max(invoice.total - selectors.invoice_collected_amount(invoice=invoice), Decimal(0))
+
+
+def _invoice_mark_paid(invoice: Invoice, payment: Payment) -> None:
+    """``payment`` completed the (locked) invoice: it is paid; publishes ``InvoicePaid``."""
+    invoice.status = Invoice.Status.PAID
+    invoice.save(update_fields=["status", "updated_at"])
+    publish(
+        InvoicePaid(
+            invoice_id=invoice.id,
+            trip_id=invoice.trip_id,
+            rider_id=invoice.rider_id,
+            payment_id=payment.id,
+            amount=payment.amount,
+            currency=payment.currency,
+            paid_at=payment.created_at,
+        )
+    )
+
+
 @module_atomic("billing")
-def invoice_void(*, invoice_id: UUID) -> Invoice:
-    """Cancel an invoice nothing was collected on; paid invoices are refunded instead."""
+def invoice_void(*, invoice_id: UUID, reason: str = "The invoice was voided.") -> Invoice:
+    """Cancel an invoice that is not paid; paid invoices are refunded instead.
+
+    Credit already taken from the rider's wallet towards it (a part payment after a failed
+    card attempt) goes back to the wallet. Publishes ``InvoiceVoided``: the rider owes
+    nothing on it, so billing releases the trip's booking hold.
+    """
     invoice = _invoice_locked(invoice_id)
     if invoice.status not in VOIDABLE:
         raise IllegalTransition(
             f"Invoice {invoice.number} is {invoice.status}; only an issued or payment_failed "
             "invoice can become void."
         )
+    _invoice_refund_everything(invoice, reason=reason)
     invoice.status = Invoice.Status.VOID
     invoice.save(update_fields=["status", "updated_at"])
+    publish(
+        InvoiceVoided(
+            invoice_id=invoice.id,
+            trip_id=invoice.trip_id,
+            rider_id=invoice.rider_id,
+            voided_at=invoice.updated_at,
+        )
+    )
     return invoice
+
+
+@module_atomic("billing")
+def invoice_withdraw_for_trip(*, trip_id: UUID, reason: str) -> Invoice | None:
+    """The rider owes nothing for this trip: void its invoice, or refund what it collected.
+
+    For a trip that was interrupted; normally it has no invoice (only completed trips are
+    invoiced) and nothing happens. Returns the invoice, if there is one.
+    """
+    found = Invoice.objects.filter(trip_id=trip_id).values_list("id", flat=True).first()
+    if found is None:
+        return None
+    invoice = _invoice_locked(found)
+    if invoice.status in VOIDABLE:
+        return invoice_void(invoice_id=invoice.id, reason=reason)
+    if invoice.status in REFUNDABLE:
+        _invoice_refund_everything(invoice, reason=reason)
+    return invoice
+
+
+def _invoice_refund_everything(invoice: Invoice, *, reason: str) -> None:
+    """Give back all that is left on each succeeded payment of the (locked) invoice."""
+    payments = invoice.payments.select_for_update().filter(status=Payment.Status.SUCCEEDED)
+    for payment in payments.order_by("attempt"):
+        left = payment.amount - selectors.payment_refunded_amount(payment=payment)
+        if left > 0:
+            _refund_record(invoice=invoice, payment=payment, amount=left, reason=reason, by_id=None)
+
+
+# The trip's booking hold ---------------------------------------------------------------------
+
+
+def _booking_hold(*, rider_id: UUID, trip_id: UUID) -> users_api.CreditHoldSummary | None:
+    return users_api.credit_hold_find(
+        rider_id=rider_id, reference=trips_api.booking_credit_reference(trip_id=trip_id)
+    )
+
+
+def _wallet_payment_key(hold_id: UUID) -> str:
+    return f"credit-hold-{hold_id}"
+
+
+def booking_hold_release(
+    *, rider_id: UUID, trip_id: UUID, why: str
+) -> users_api.CreditHoldSummary | None:
+    """Give the credit the trip's booking held back to the rider, if it is still held.
+
+    For a trip the rider owes nothing more on (``why`` says why, for the log): its invoice
+    was paid by card or voided, or the trip was interrupted. A hold already released stays
+    so; a captured one paid the invoice and stays captured. Returns the hold, or ``None``
+    when the booking placed none (trips booked before holds existed).
+    """
+    hold = _booking_hold(rider_id=rider_id, trip_id=trip_id)
+    extra = {"trip": str(trip_id), "rider": str(rider_id)}
+    if hold is None:
+        logger.info("trip %s has no booking hold to release (%s)", trip_id, why, extra=extra)
+        return None
+    if hold.status != "held":
+        logger.info(
+            "the booking hold of trip %s is already %s (%s)", trip_id, hold.status, why, extra=extra
+        )
+        return hold
+    released = users_api.credit_release(hold_id=hold.id)
+    logger.info(
+        "released the booking hold of trip %s, %s (%s)", trip_id, released.amount, why, extra=extra
+    )
+    return released
+
+
+@module_atomic("billing")
+def invoice_collect_from_wallet(*, invoice_id: UUID) -> Payment | None:
+    """Take what the invoice still owes from the credit the trip's booking holds.
+
+    After a card attempt failed: up to the hold is captured (the rest of the hold goes back
+    to the rider's available credit) and recorded as a wallet payment; when that covers the
+    invoice it is paid (``InvoicePaid``), otherwise it stays payment_failed owing the rest.
+    Returns that payment, or ``None`` when there is nothing to take: no hold (trips booked
+    before holds existed), the hold already released, or the invoice no longer collectable
+    (its hold is released then).
+
+    Safe to repeat, also when users and billing keep separate databases: the payment's
+    idempotency key names the hold, so one hold is recorded once; a hold captured by an
+    earlier run whose own transaction was then lost is recorded with what was captured,
+    never captured again, and whatever exceeds what the invoice owes by now goes back to
+    the wallet.
+    """
+    invoice = _invoice_locked(invoice_id)
+    hold = _booking_hold(rider_id=invoice.rider_id, trip_id=invoice.trip_id)
+    extra = {"invoice": str(invoice.id), "trip": str(invoice.trip_id)}
+    if hold is None:
+        logger.info(
+            "invoice %s: the trip has no booking hold to take credit from",
+            invoice.number,
+            extra=extra,
+        )
+        return None
+    recorded = invoice.payments.filter(idempotency_key=_wallet_payment_key(hold.id)).first()
+    if recorded is not None:
+        return recorded
+    collectable = invoice.status in COLLECTABLE
+    owed = _invoice_owed(invoice) if collectable else Decimal(0)
+    if hold.status == "held":
+        if owed == 0:
+            logger.info(
+                "invoice %s is %s: nothing to take, the booking hold is released",
+                invoice.number,
+                invoice.status,
+                extra=extra,
+            )
+            users_api.credit_release(hold_id=hold.id)
+            return None
+        hold = users_api.credit_capture(hold_id=hold.id, amount=min(owed, hold.amount.amount))
+    captured = hold.captured
+    if hold.status != "captured" or captured is None:
+        logger.info(
+            "invoice %s: the booking hold is %s, nothing to take",
+            invoice.number,
+            hold.status,
+            extra=extra,
+        )
+        return None
+    payment = Payment.objects.create(
+        invoice=invoice,
+        attempt=invoice.payments.count() + 1,
+        source=Payment.Source.WALLET,
+        amount=captured.amount,
+        currency=invoice.currency,
+        status=Payment.Status.SUCCEEDED,
+        idempotency_key=_wallet_payment_key(hold.id),
+    )
+    if collectable and payment.amount >= owed:
+        _invoice_mark_paid(invoice, payment)
+    excess = payment.amount - owed
+    if excess > 0:
+        # Captured by a run whose record was lost, after which the invoice was settled
+        # another way: the rider gets the difference back.
+        _refund_record(
+            invoice=invoice,
+            payment=payment,
+            amount=excess,
+            reason="Taken from the wallet after the invoice was settled another way.",
+            by_id=None,
+        )
+    return payment
 
 
 # Payment methods and refunds ----------------------------------------------------------------
@@ -501,8 +689,9 @@ def payment_refund(
 
     ``by_id`` is the account of the staff member giving it back, kept with the refund.
 
-    Never more than is left to refund (``RefundExceedsPayment``, 409). The invoice becomes
-    refunded once nothing is left, partially_refunded before that.
+    Never more than is left to refund (``RefundExceedsPayment``, 409). A card payment is
+    refunded through the gateway, a wallet payment credited back to the rider's wallet. The
+    invoice becomes refunded once nothing collected on it is left, partially_refunded before.
     """
     found = Payment.objects.filter(id=payment_id).values_list("invoice_id", flat=True).first()
     if found is None:
@@ -530,8 +719,65 @@ def payment_refund(
             field="amount",
         )
 
+    return _refund_record(
+        invoice=invoice, payment=payment, amount=amount, reason=reason.strip(), by_id=by_id
+    )
+
+
+def _refund_record(
+    *, invoice: Invoice, payment: Payment, amount: Decimal, reason: str, by_id: UUID | None
+) -> Refund:
+    """Give ``amount`` of a succeeded payment back the way it came, and record it.
+
+    A card payment is refunded through the gateway, a wallet payment credited back to the
+    rider's wallet; both under the refund's idempotency key. The caller holds the invoice's
+    and the payment's locks and has checked the amount. A paid invoice becomes refunded once
+    nothing collected on it is left, partially refunded before that.
+    """
     attempt = payment.refunds.count() + 1
     idempotency_key = f"payment-{payment.id}-refund-{attempt}"
+    gateway_refund_id = ""
+    if payment.source == Payment.Source.WALLET:
+        # Idempotent per reference: a refund whose record was lost credits the wallet once.
+        users_api.credit_top_up(rider_id=invoice.rider_id, amount=amount, reference=idempotency_key)
+    else:
+        gateway_refund_id = _card_refund(
+            payment=payment, amount=amount, idempotency_key=idempotency_key, attempt=attempt
+        )
+    refund = Refund.objects.create(
+        payment=payment,
+        amount=amount,
+        reason=reason,
+        status=Refund.Status.SUCCEEDED,
+        gateway_refund_id=gateway_refund_id,
+        idempotency_key=idempotency_key,
+        created_by_id=by_id,
+    )
+    if invoice.status in REFUNDABLE:
+        kept = selectors.invoice_collected_amount(invoice=invoice) - (
+            selectors.invoice_refunded_amount(invoice=invoice)
+        )
+        if kept <= 0:
+            invoice.status = Invoice.Status.REFUNDED
+        elif kept < invoice.total:
+            invoice.status = Invoice.Status.PARTIALLY_REFUNDED
+        invoice.save(update_fields=["status", "updated_at"])
+    publish(
+        PaymentRefunded(
+            refund_id=refund.id,
+            payment_id=payment.id,
+            invoice_id=invoice.id,
+            rider_id=invoice.rider_id,
+            amount=refund.amount,
+            currency=payment.currency,
+            refunded_at=refund.created_at,
+        )
+    )
+    return refund
+
+
+def _card_refund(*, payment: Payment, amount: Decimal, idempotency_key: str, attempt: int) -> str:
+    """Refund through the gateway; the provider's refund id, or the failure as a domain error."""
     try:
         result = payment_gateway().refund(
             charge_id=payment.gateway_charge_id, amount=amount, idempotency_key=idempotency_key
@@ -550,31 +796,7 @@ def payment_refund(
             f"The payment provider refused the refund: {result.failure_message} "
             f"({result.failure_code})."
         )
-    refund = Refund.objects.create(
-        payment=payment,
-        amount=amount,
-        reason=reason.strip(),
-        status=Refund.Status.SUCCEEDED,
-        gateway_refund_id=result.refund_id,
-        idempotency_key=idempotency_key,
-        created_by_id=by_id,
-    )
-    invoice.status = (
-        Invoice.Status.REFUNDED if amount == left else Invoice.Status.PARTIALLY_REFUNDED
-    )
-    invoice.save(update_fields=["status", "updated_at"])
-    publish(
-        PaymentRefunded(
-            refund_id=refund.id,
-            payment_id=payment.id,
-            invoice_id=invoice.id,
-            rider_id=invoice.rider_id,
-            amount=refund.amount,
-            currency=payment.currency,
-            refunded_at=refund.created_at,
-        )
-    )
-    return refund
+    return result.refund_id
 
 
 # Credit purchases ---------------------------------------------------------------------------

@@ -4,14 +4,23 @@ Trips change only through the lifecycle services, so every field here is read-on
 write staff get is the cancel action, which obeys the same rules as the REST API.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from modules.trips import services
-from modules.trips.models import CancelledBy, CancelReason, ParkedDelivery, Trip, TripPosition
+from modules.trips import booking, services
+from modules.trips.models import (
+    BookingSaga,
+    BookingSagaStep,
+    CancelledBy,
+    CancelReason,
+    ParkedDelivery,
+    Trip,
+    TripPosition,
+)
 from monolith.platform.admin import ParkedDeliveryAdmin, ReadOnlyAdminMixin, ReadOnlyTabularInline
 from monolith.platform.errors import FleetError
 
@@ -60,7 +69,10 @@ class TripAdmin(admin.ModelAdmin):
             },
         ),
         ("Outcome", {"fields": ["distance_km", "duration_seconds"]}),
-        ("Cancellation", {"fields": ["cancel_reason", "cancelled_by", "cancel_note"]}),
+        (
+            "Cancellation or interruption",
+            {"fields": ["cancel_reason", "cancelled_by", "cancel_note"]},
+        ),
     ]
     readonly_fields = [
         "id",
@@ -131,3 +143,128 @@ class TripPositionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(ParkedDelivery)
 class TripsParkedDeliveryAdmin(ParkedDeliveryAdmin):
     """Vehicle events trips could not handle, with their last error and a retry action."""
+
+
+# --- booking sagas ---------------------------------------------------------------------------
+
+
+class BookingSagaStepInline(ReadOnlyTabularInline):
+    model = BookingSagaStep
+    fields = ["number", "step", "action", "outcome", "error_code", "error", "at"]
+    readonly_fields = ["number", "step", "action", "outcome", "error_code", "error", "at"]
+    ordering = ["number"]
+    show_change_link = False
+
+
+@admin.register(BookingSaga)
+class BookingSagaAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every booking with its steps and errors; stuck ones are resumed or turned back here."""
+
+    list_display = [
+        "id",
+        "rider_id",
+        "trip_id",
+        "state",
+        "step",
+        "failure_code",
+        "attempts",
+        "created_at",
+    ]
+    list_filter = ["state", "step", "failure_code"]
+    date_hierarchy = "created_at"
+    search_fields = ["=id", "=rider_id", "=trip_id"]
+    ordering = ["-created_at"]
+    inlines = [BookingSagaStepInline]
+    actions = ["resume_selected", "compensate_selected"]
+    fieldsets = [
+        (None, {"fields": ["id", "rider_id", "trip_id", "state", "step"]}),
+        ("Failure", {"fields": ["failure_code", "failure_message"]}),
+        (
+            "Reserved",
+            {"fields": ["credit_amount", "hold_id", "vehicle_id"]},
+        ),
+        (
+            "Route",
+            {
+                "fields": [
+                    "origin_latitude",
+                    "origin_longitude",
+                    "destination_latitude",
+                    "destination_longitude",
+                ]
+            },
+        ),
+        (
+            "Runs",
+            {"fields": ["attempts", "lease_expires_at", "created_at", "updated_at", "finished_at"]},
+        ),
+    ]
+    readonly_fields = [
+        "id",
+        "rider_id",
+        "trip_id",
+        "state",
+        "step",
+        "failure_code",
+        "failure_message",
+        "credit_amount",
+        "hold_id",
+        "vehicle_id",
+        "origin_latitude",
+        "origin_longitude",
+        "destination_latitude",
+        "destination_longitude",
+        "attempts",
+        "lease_expires_at",
+        "created_at",
+        "updated_at",
+        "finished_at",
+    ]
+
+    def has_recover_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("trips.recover_bookingsaga")
+
+    @admin.action(
+        description="Resume selected bookings (carry on, or turn back on a refusal)",
+        permissions=["recover"],
+    )
+    def resume_selected(self, request: HttpRequest, queryset: QuerySet[BookingSaga]) -> None:
+        self._recover(request, queryset, "Resumed", booking.booking_saga_resume_now)
+
+    @admin.action(
+        description="Compensate selected bookings (release the vehicle and the credit)",
+        permissions=["recover"],
+    )
+    def compensate_selected(self, request: HttpRequest, queryset: QuerySet[BookingSaga]) -> None:
+        reason = f"Turned back in the admin by {request.user}."
+        self._recover(
+            request,
+            queryset,
+            "Compensated",
+            lambda *, saga_id: booking.booking_saga_compensate(saga_id=saga_id, reason=reason),
+        )
+
+    def _recover(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[BookingSaga],
+        done: str,
+        recover: Callable[..., booking.BookingRun],
+    ) -> None:
+        outcomes: list[str] = []
+        skipped: list[str] = []
+        for saga_id in queryset.values_list("id", flat=True):
+            try:
+                run = recover(saga_id=saga_id)
+            except FleetError as exc:
+                skipped.append(f"{saga_id}: {exc.message}")
+            else:
+                outcomes.append(f"{saga_id} is {run.saga.state}")
+        if outcomes:
+            self.message_user(request, f"{done}: " + "; ".join(outcomes) + ".", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request,
+                f"Skipped {len(skipped)} booking(s): " + "; ".join(skipped),
+                messages.WARNING,
+            )

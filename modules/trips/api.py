@@ -8,15 +8,25 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-from modules.trips import selectors, services
-from modules.trips.errors import ActiveTripExists, TripNotFound, TripNotInProgress
+from modules.trips import booking, selectors, services
+from modules.trips.errors import (
+    ActiveTripExists,
+    BookingPending,
+    RiderDeactivated,
+    TripNotFound,
+    TripNotInProgress,
+)
 from modules.trips.models import Trip
+from monolith.platform.interservice import api_read
 
 __all__ = [
     "ActiveTripExists",
+    "BookingPending",
+    "RiderDeactivated",
     "TripNotFound",
     "TripNotInProgress",
     "TripSummary",
+    "booking_credit_amount",
     "booking_credit_reference",
     "trip_active_for_rider",
     "trip_complete",
@@ -29,13 +39,23 @@ __all__ = [
 RIDER_TRIPS_MAX_LIMIT = 200
 
 
+@api_read
 def booking_credit_reference(*, trip_id: UUID) -> str:
     """The reference of the credit hold a booking places on the rider's wallet for a trip.
 
     The booking saga holds credit under it; billing captures or releases that hold once the
     trip is paid, unpaid or interrupted. One convention, read by both.
     """
-    return f"trip:{trip_id}"
+    return booking.booking_credit_reference(trip_id=trip_id)
+
+
+@api_read
+def booking_credit_amount() -> Decimal:
+    """How much credit a new booking holds on the rider's wallet (a setting).
+
+    A rider needs at least this much available credit to book a trip.
+    """
+    return booking.booking_credit_amount()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,17 +95,20 @@ def _summary(trip: Trip) -> TripSummary:
     )
 
 
+@api_read
 def trip_get(*, trip_id: UUID) -> TripSummary:
     """The trip with this id; raises ``TripNotFound``."""
     return _summary(selectors.trip_get(trip_id=trip_id))
 
 
+@api_read
 def trip_list_for_rider(*, rider_id: UUID, limit: int = 50) -> list[TripSummary]:
     """The rider's trips, newest first, at most ``limit`` of them (capped at 200)."""
     limit = max(0, min(limit, RIDER_TRIPS_MAX_LIMIT))
     return [_summary(trip) for trip in selectors.trip_list(rider_id=rider_id)[:limit]]
 
 
+@api_read
 def trip_active_for_rider(*, rider_id: UUID) -> TripSummary | None:
     """The rider's trip that is requested, assigned or in progress, or ``None``."""
     trip = selectors.trip_active_for_rider(rider_id=rider_id)
@@ -102,8 +125,12 @@ def trip_request(
 ) -> TripSummary:
     """Book a trip for the rider and assign the nearest vehicle, all or nothing.
 
-    Raises ``ActiveTripExists`` when the rider already has an active trip and the vehicles
-    module's ``NoVehicleAvailable`` when no vehicle can take it.
+    Runs the booking saga: holds ``booking_credit_amount()`` of the rider's credit under
+    ``booking_credit_reference(trip_id=...)``, reserves the nearest vehicle, creates the trip.
+    A refusal undoes the steps taken and is raised: ``ActiveTripExists``, ``RiderDeactivated``,
+    the users module's ``InsufficientCredit`` and ``RiderNotFound``, the vehicles module's
+    ``NoVehicleAvailable``. ``BookingPending`` (503) when a module did not answer: the booking
+    is stored and finishes by itself.
     """
     return _summary(
         services.trip_request(

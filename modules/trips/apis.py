@@ -1,7 +1,8 @@
 """REST endpoints of the trips module, mounted at /api/v1/trips/.
 
-Riders request, follow and cancel their own trips; the fleet's dispatch systems act as fleet
-staff to start trips, report positions and complete them. Another rider's trip is a 404.
+Riders book (through the booking saga), follow and cancel their own trips, and follow their
+bookings; the fleet's dispatch systems act as fleet staff to start trips, report positions
+and complete them. Another rider's trip, or booking, is a 404.
 
 Where two methods share a path (the trip collection, a trip's positions) one class serves both,
 because Django routes by path; each method still has its own serializers and permissions.
@@ -12,8 +13,16 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
+from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.filters import OrderingFilter
@@ -23,9 +32,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from modules.trips import selectors, services
-from modules.trips.filters import TripFilter
-from modules.trips.models import CancelledBy, CancelReason, Trip, TripPosition, TripStatus
+from modules.trips import booking, selectors, services
+from modules.trips.filters import BookingFilter, TripFilter
+from modules.trips.models import (
+    BookingSaga,
+    BookingState,
+    BookingStep,
+    BookingStepAction,
+    BookingStepOutcome,
+    CancelledBy,
+    CancelReason,
+    Trip,
+    TripPosition,
+    TripStatus,
+)
 from modules.trips.services import MAX_DISTANCE_KM, MAX_DURATION_SECONDS
 from monolith.platform.access import IsFleetStaff, Role, is_fleet_staff, user_roles
 from monolith.platform.geo import latitude_field, longitude_field
@@ -76,19 +96,24 @@ class TripOutputSerializer(serializers.Serializer):
     assigned_at = serializers.DateTimeField(allow_null=True)
     started_at = serializers.DateTimeField(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True)
-    cancelled_at = serializers.DateTimeField(allow_null=True)
+    cancelled_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the trip was cancelled or interrupted."
+    )
     distance_km = serializers.DecimalField(max_digits=8, decimal_places=2, allow_null=True)
     duration_seconds = serializers.IntegerField(allow_null=True)
     cancel_reason = serializers.ChoiceField(
         choices=CancelReason.choices,
         allow_blank=True,
-        help_text="Empty unless the trip was cancelled.",
+        help_text="Empty unless the trip was cancelled or interrupted; an interrupted trip's "
+        "is vehicle_issue (its vehicle went offline).",
     )
-    cancel_note = serializers.CharField()
+    cancel_note = serializers.CharField(
+        help_text="What happened, for an interrupted trip (before the pick-up or during the ride)."
+    )
     cancelled_by = serializers.ChoiceField(
         choices=CancelledBy.choices,
         allow_blank=True,
-        help_text="Empty unless the trip was cancelled.",
+        help_text="Empty unless the trip was cancelled; an interruption is nobody's doing.",
     )
 
 
@@ -101,12 +126,110 @@ class TripPositionOutputSerializer(serializers.Serializer):
     longitude = serializers.DecimalField(max_digits=9, decimal_places=6)
 
 
+def _booking_url(request: Request, booking_id: UUID) -> str:
+    return request.build_absolute_uri(reverse("trips:booking-detail", args=[booking_id]))
+
+
+def _trip_url(request: Request, trip_id: UUID) -> str:
+    return request.build_absolute_uri(reverse("trips:trip-detail", args=[trip_id]))
+
+
+@extend_schema_serializer(component_name="BookedTrip")
+class BookedTripOutputSerializer(TripOutputSerializer):
+    """The trip a booking created, with the booking that made it."""
+
+    booking_id = serializers.SerializerMethodField()
+    booking_url = serializers.SerializerMethodField()
+
+    @extend_schema_field(OpenApiTypes.UUID)
+    def get_booking_id(self, trip: Trip) -> UUID:
+        return self.context["booking"].id
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_booking_url(self, trip: Trip) -> str:
+        return _booking_url(self.context["request"], self.context["booking"].id)
+
+
+@extend_schema_serializer(component_name="BookingStep")
+class BookingStepOutputSerializer(serializers.Serializer):
+    number = serializers.IntegerField(help_text="Order within the booking, from 1.")
+    step = serializers.ChoiceField(choices=BookingStep.choices)
+    action = serializers.ChoiceField(
+        choices=BookingStepAction.choices, help_text="do, or undo (a compensation)."
+    )
+    outcome = serializers.ChoiceField(
+        choices=BookingStepOutcome.choices,
+        help_text="done; refused (the booking turns back); interrupted (tried again later).",
+    )
+    error_code = serializers.CharField(help_text="Empty unless the step failed.")
+    error = serializers.CharField(help_text="Empty unless the step failed.")
+    at = serializers.DateTimeField()
+
+
+@extend_schema_serializer(component_name="Booking")
+class BookingOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    url = serializers.SerializerMethodField()
+    rider_id = serializers.UUIDField()
+    state = serializers.ChoiceField(
+        choices=BookingState.choices,
+        help_text="running and compensating go on by themselves; confirmed, compensated and "
+        "failed are final (failed: an undo was refused, staff look into it).",
+    )
+    step = serializers.ChoiceField(
+        choices=BookingStep.choices,
+        help_text="Running: the step to do next. Compensating: the step to undo next.",
+    )
+    trip_id = serializers.UUIDField(help_text="The trip's id; the trip exists once confirmed.")
+    trip_url = serializers.SerializerMethodField()
+    credit_amount = serializers.DecimalField(
+        max_digits=12, decimal_places=2, help_text="The credit the booking holds."
+    )
+    hold_id = serializers.UUIDField(allow_null=True, help_text="The credit hold, once placed.")
+    vehicle_id = serializers.UUIDField(allow_null=True, help_text="The vehicle, once reserved.")
+    failure_code = serializers.CharField(
+        help_text="Why the booking turned back (insufficient_credit, no_vehicle_available, "
+        "active_trip_exists, rider_deactivated, booking_unavailable...); empty otherwise."
+    )
+    failure_message = serializers.CharField()
+    attempts = serializers.IntegerField(help_text="How many runs worked on the booking.")
+    origin_latitude = serializers.DecimalField(max_digits=9, decimal_places=6)
+    origin_longitude = serializers.DecimalField(max_digits=9, decimal_places=6)
+    destination_latitude = serializers.DecimalField(max_digits=9, decimal_places=6)
+    destination_longitude = serializers.DecimalField(max_digits=9, decimal_places=6)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    steps = BookingStepOutputSerializer(many=True, help_text="Every step attempt, in order.")
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, saga: BookingSaga) -> str:
+        return _booking_url(self.context["request"], saga.id)
+
+    @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
+    def get_trip_url(self, saga: BookingSaga) -> str | None:
+        if saga.state != BookingState.CONFIRMED:
+            return None
+        return _trip_url(self.context["request"], saga.trip_id)
+
+
+@extend_schema_serializer(component_name="BookingRefusal")
+class BookingRefusalSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="Why the trip could not be booked.")
+    code = serializers.CharField(
+        help_text="insufficient_credit, no_vehicle_available, active_trip_exists, "
+        "rider_deactivated..."
+    )
+    booking_id = serializers.UUIDField()
+    booking_url = serializers.URLField(help_text="The booking, with its steps and their errors.")
+
+
 def _trip_response(trip: Trip, *, status_code: int = status.HTTP_200_OK) -> Response:
     return Response(TripOutputSerializer(trip).data, status=status_code)
 
 
 class TripListRequestApi(GenericAPIView[Trip]):
-    """GET: the trips the caller may see. POST: a rider requests a trip."""
+    """GET: the trips the caller may see. POST: a rider books a trip (the booking saga)."""
 
     filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_class = TripFilter
@@ -155,31 +278,76 @@ class TripListRequestApi(GenericAPIView[Trip]):
     @extend_schema(
         tags=TAGS,
         operation_id="trips_request",
-        summary="Request a trip",
+        summary="Book a trip",
         description=(
-            "Creates the trip and assigns the nearest available vehicle in one step; the trip "
-            "comes back `assigned` with its `vehicle_id`. Nothing is stored when it fails."
+            "Runs the booking: holds the rider's booking credit, reserves the nearest "
+            "available vehicle, creates the trip. Each step is stored as it ends. Confirmed: "
+            "201 with the trip, `assigned`, and a link to its booking. Refused: every step "
+            "taken is undone (vehicle and credit released) and the answer is 409 with the "
+            "reason. A module that did not answer: 202 with `Location` naming the booking, "
+            "which goes on by itself; poll it."
         ),
         request=InputSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Location",
+                OpenApiTypes.URI,
+                location=OpenApiParameter.HEADER,
+                response=[201, 202],
+                description="201: the trip. 202: the booking to poll.",
+            ),
+        ],
         responses={
-            201: TripOutputSerializer,
+            201: BookedTripOutputSerializer,
+            202: OpenApiResponse(
+                response=BookingOutputSerializer,
+                description="The booking is still running; poll `Location`.",
+            ),
             400: OpenApiResponse(
                 description="A coordinate is missing or out of range, or origin equals "
-                "destination; the body names the field."
+                "destination; the body names the field. No booking is made."
             ),
             401: UNAUTHENTICATED,
             403: OpenApiResponse(description="The caller does not hold the rider role."),
             409: OpenApiResponse(
-                description="No vehicle is available (`no_vehicle_available`) or the rider "
-                "already has an active trip (`active_trip_exists`)."
+                response=BookingRefusalSerializer,
+                description="Refused, nothing left reserved: not enough credit "
+                "(`insufficient_credit`), no vehicle available (`no_vehicle_available`), the "
+                "rider already has an active trip (`active_trip_exists`) or was deactivated "
+                "(`rider_deactivated`).",
             ),
         },
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        trip = services.trip_request(rider_id=_caller_id(request), **serializer.validated_data)
-        return _trip_response(trip, status_code=status.HTTP_201_CREATED)
+        run = booking.booking_run(rider_id=_caller_id(request), **serializer.validated_data)
+        return _booking_outcome_response(request, run.saga)
+
+
+def _booking_outcome_response(request: Request, saga: BookingSaga) -> Response:
+    """201 with the trip, 409 with the refusal, or 202 pointing at the booking."""
+    if saga.state == BookingState.CONFIRMED:
+        trip = selectors.trip_get(trip_id=saga.trip_id)
+        body = BookedTripOutputSerializer(trip, context={"request": request, "booking": saga})
+        response = Response(body.data, status=status.HTTP_201_CREATED)
+        response["Location"] = _trip_url(request, trip.id)
+        return response
+    if saga.state in (BookingState.COMPENSATED, BookingState.FAILED):
+        refusal = {
+            "detail": saga.failure_message,
+            "code": saga.failure_code,
+            "booking_id": saga.id,
+            "booking_url": _booking_url(request, saga.id),
+        }
+        return Response(BookingRefusalSerializer(refusal).data, status=status.HTTP_409_CONFLICT)
+    saga = selectors.booking_get(booking_id=saga.id)
+    response = Response(
+        BookingOutputSerializer(saga, context={"request": request}).data,
+        status=status.HTTP_202_ACCEPTED,
+    )
+    response["Location"] = _booking_url(request, saga.id)
+    return response
 
 
 class TripDetailApi(APIView):
@@ -402,3 +570,64 @@ class TripCancelApi(APIView):
             cancelled_by=CancelledBy.STAFF if rider_id is None else CancelledBy.RIDER,
         )
         return _trip_response(trip)
+
+
+class BookingListApi(GenericAPIView[BookingSaga]):
+    """The bookings the caller may see, with their steps."""
+
+    permission_classes = [IsAuthenticated]
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = BookingFilter
+    OutputSerializer = BookingOutputSerializer
+
+    def get_queryset(self) -> QuerySet[BookingSaga]:
+        if getattr(self, "swagger_fake_view", False):
+            return BookingSaga.objects.none()
+        return selectors.booking_list(rider_id=_viewer_rider_id(self.request))
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="trips_bookings_list",
+        summary="List bookings",
+        description=(
+            "A rider sees their own bookings; fleet staff see every one. Newest first, each "
+            "with its steps and their errors. Book with `POST /api/v1/trips/`."
+        ),
+        responses={
+            200: BookingOutputSerializer(many=True),
+            400: OpenApiResponse(description="A filter value is invalid; the body names it."),
+            401: UNAUTHENTICATED,
+            404: OpenApiResponse(description="The page does not exist."),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        bookings = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(bookings)
+        return self.get_paginated_response(
+            self.OutputSerializer(page, many=True, context={"request": request}).data
+        )
+
+
+class BookingDetailApi(APIView):
+    permission_classes = [IsAuthenticated]
+    OutputSerializer = BookingOutputSerializer
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="trips_bookings_retrieve",
+        summary="One booking",
+        description=(
+            "Where the booking stands: its state, the step it is at, every step attempt with "
+            "its error, and the trip once confirmed. Poll it after a 202 from the booking."
+        ),
+        responses={
+            200: BookingOutputSerializer,
+            401: UNAUTHENTICATED,
+            404: OpenApiResponse(
+                description="No such booking, or it is another rider's (riders only see their own)."
+            ),
+        },
+    )
+    def get(self, request: Request, booking_id: UUID) -> Response:
+        saga = selectors.booking_get(booking_id=booking_id, rider_id=_viewer_rider_id(request))
+        return Response(self.OutputSerializer(saga, context={"request": request}).data)

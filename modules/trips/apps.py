@@ -6,3 +6,10 @@ class TripsConfig(registry.FleetModuleConfig):
     label = "trips"
     verbose_name = "Trips"
     depends_on = ("vehicles", "users")
+
+    def ready(self) -> None:
+        from modules.trips.handlers import vehicle_went_offline_interrupt_trip
+        from modules.vehicles.events import VehicleWentOffline
+        from monolith.platform.events import subscribe
+
+        subscribe(VehicleWentOffline, vehicle_went_offline_interrupt_trip, subscriber="trips")

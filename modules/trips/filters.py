@@ -2,7 +2,7 @@
 
 import django_filters
 
-from modules.trips.models import Trip, TripStatus
+from modules.trips.models import BookingSaga, BookingState, Trip, TripStatus
 
 
 class TripFilter(django_filters.FilterSet):
@@ -28,3 +28,18 @@ class TripFilter(django_filters.FilterSet):
     class Meta:
         model = Trip
         fields = ["status", "vehicle_id", "rider_id", "requested_after", "requested_before"]
+
+
+class BookingFilter(django_filters.FilterSet):
+    state = django_filters.MultipleChoiceFilter(
+        choices=BookingState.choices,
+        help_text="Only bookings in these states; repeat the parameter for several.",
+    )
+    rider_id = django_filters.UUIDFilter(
+        help_text="Only this rider's bookings (useful to staff; riders only see their own)."
+    )
+    trip_id = django_filters.UUIDFilter(help_text="The booking of this trip.")
+
+    class Meta:
+        model = BookingSaga
+        fields = ["state", "rider_id", "trip_id"]

@@ -11,11 +11,12 @@ TRIP_LIFECYCLE = Lifecycle(
     subject="trip",
     transitions={
         TripStatus.REQUESTED: {TripStatus.ASSIGNED, TripStatus.CANCELLED},
-        TripStatus.ASSIGNED: {TripStatus.IN_PROGRESS, TripStatus.CANCELLED},
+        # Interrupted: the vehicle went offline, before the pick-up or during the ride
+        # (``trip_interrupt``, on the vehicles module's ``VehicleWentOffline``).
+        TripStatus.ASSIGNED: {TripStatus.IN_PROGRESS, TripStatus.CANCELLED, TripStatus.INTERRUPTED},
         TripStatus.IN_PROGRESS: {TripStatus.COMPLETED, TripStatus.INTERRUPTED},
         TripStatus.COMPLETED: set(),
         TripStatus.CANCELLED: set(),
-        # Reserved for the flow that recovers a trip whose vehicle stopped mid-way.
         TripStatus.INTERRUPTED: set(),
     },
 )

@@ -173,3 +173,150 @@ class Inbox(InboxEntry):
 
 class ParkedDelivery(ParkedDeliveryBase):
     """Deliveries to trips that failed every attempt, waiting for staff to retry them."""
+
+
+# --- the booking saga (docs/decisions/0008-booking-saga.md) ----------------------------------
+
+
+class BookingState(models.TextChoices):
+    RUNNING = "running", "Running"
+    CONFIRMED = "confirmed", "Confirmed"
+    COMPENSATING = "compensating", "Compensating"
+    COMPENSATED = "compensated", "Compensated"
+    FAILED = "failed", "Failed (needs staff)"
+
+
+# A booking in these states still has work to do: a runner holds its lease or will take it.
+BOOKING_UNFINISHED_STATES: tuple[str, ...] = (BookingState.RUNNING, BookingState.COMPENSATING)
+
+
+class BookingStep(models.TextChoices):
+    """The saga's steps, in order. ``create_trip`` and ``confirm`` commit together."""
+
+    RESERVE_CREDIT = "reserve_credit", "Reserve the rider's credit"
+    RESERVE_VEHICLE = "reserve_vehicle", "Reserve a vehicle"
+    CREATE_TRIP = "create_trip", "Create the trip"
+    CONFIRM = "confirm", "Confirm the booking"
+
+
+class BookingStepAction(models.TextChoices):
+    DO = "do", "Do"
+    UNDO = "undo", "Undo (compensate)"
+
+
+class BookingStepOutcome(models.TextChoices):
+    DONE = "done", "Done"
+    # A business refusal (no credit, no vehicle...): the booking is compensated.
+    REFUSED = "refused", "Refused"
+    # Something was down or broke: the step is tried again later.
+    INTERRUPTED = "interrupted", "Interrupted (will be retried)"
+
+
+class BookingSaga(models.Model):
+    """A rider's booking, one step at a time, and what it has done so far.
+
+    The trip's id is chosen when the booking starts, so every step is keyed by it: the credit
+    hold's reference, the vehicle's reservation and the trip row itself. A step repeated after
+    a crash finds what the first attempt did instead of doing it twice.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    rider_id = models.UUIDField(help_text="Id of the rider's account.")
+    trip_id = models.UUIDField(
+        unique=True, default=uuid.uuid4, help_text="The id the trip gets once the booking holds."
+    )
+    origin_latitude = _coordinate_field("origin latitude")
+    origin_longitude = _coordinate_field("origin longitude")
+    destination_latitude = _coordinate_field("destination latitude")
+    destination_longitude = _coordinate_field("destination longitude")
+    credit_amount = models.DecimalField(
+        max_digits=12, decimal_places=2, help_text="The credit held on the rider's wallet."
+    )
+
+    state = models.CharField(
+        max_length=16, choices=BookingState.choices, default=BookingState.RUNNING
+    )
+    step = models.CharField(
+        max_length=16,
+        choices=BookingStep.choices,
+        default=BookingStep.RESERVE_CREDIT,
+        help_text="Running: the step to do next. Compensating: the step to undo next.",
+    )
+    hold_id = models.UUIDField(null=True, blank=True, help_text="The credit hold (users module).")
+    vehicle_id = models.UUIDField(
+        null=True, blank=True, help_text="The vehicle reserved (vehicles module)."
+    )
+    failure_code = models.CharField(max_length=64, blank=True, default="")
+    failure_message = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(
+        default=0, help_text="How many times a runner took the booking up."
+    )
+    # Crash recovery: a runner works on the booking only while it holds the lease; one that
+    # expired means the runner died (or is stuck), and the periodic resume takes it over.
+    lease_token = models.UUIDField(null=True, blank=True, editable=False)
+    lease_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Until when a runner holds it, or when to retry it."
+    )
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["rider_id", "created_at"], name="trips_booking_rider_idx"),
+            models.Index(fields=["state"], name="trips_booking_state_idx"),
+            # What the periodic resume looks for: unfinished bookings whose lease ran out.
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=Q(state__in=BOOKING_UNFINISHED_STATES),
+                name="trips_booking_unfinished_idx",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=BookingState.values), name="trips_booking_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(step__in=BookingStep.values), name="trips_booking_step_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(credit_amount__gt=0), name="trips_booking_credit_positive"
+            ),
+            # An unfinished booking always says when a runner may take it up.
+            models.CheckConstraint(
+                condition=~Q(state__in=BOOKING_UNFINISHED_STATES)
+                | Q(lease_expires_at__isnull=False),
+                name="trips_booking_unfinished_has_lease",
+            ),
+        ]
+        permissions = [
+            ("recover_bookingsaga", "Can resume or compensate stuck booking sagas"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Booking {self.id} ({self.state})"
+
+
+class BookingSagaStep(models.Model):
+    """One attempt at one step of a booking, done or undone, and how it ended. Never edited."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    saga = models.ForeignKey(BookingSaga, on_delete=models.CASCADE, related_name="steps")
+    number = models.PositiveIntegerField(help_text="Order within the booking, from 1.")
+    step = models.CharField(max_length=16, choices=BookingStep.choices)
+    action = models.CharField(max_length=4, choices=BookingStepAction.choices)
+    outcome = models.CharField(max_length=12, choices=BookingStepOutcome.choices)
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["saga_id", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["saga", "number"], name="trips_booking_step_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.step}: {self.outcome}"

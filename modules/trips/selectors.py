@@ -2,10 +2,17 @@
 
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
-from modules.trips.errors import TripNotFound
-from modules.trips.models import ACTIVE_TRIP_STATUSES, Trip, TripPosition
+from modules.trips.errors import BookingNotFound, TripNotFound
+from modules.trips.models import (
+    ACTIVE_TRIP_STATUSES,
+    BOOKING_UNFINISHED_STATES,
+    BookingSaga,
+    BookingSagaStep,
+    Trip,
+    TripPosition,
+)
 
 
 def trip_list(*, rider_id: UUID | None = None) -> QuerySet[Trip]:
@@ -32,3 +39,26 @@ def trip_active_for_rider(*, rider_id: UUID) -> Trip | None:
 def trip_position_list(*, trip_id: UUID) -> QuerySet[TripPosition]:
     """The positions reported for a trip, latest first."""
     return TripPosition.objects.filter(trip_id=trip_id).order_by("-recorded_at", "-id")
+
+
+def booking_list(*, rider_id: UUID | None = None) -> QuerySet[BookingSaga]:
+    """Every booking with its steps, newest first, or only ``rider_id``'s when given."""
+    bookings = BookingSaga.objects.prefetch_related(
+        Prefetch("steps", queryset=BookingSagaStep.objects.order_by("number"))
+    )
+    if rider_id is not None:
+        bookings = bookings.filter(rider_id=rider_id)
+    return bookings.order_by("-created_at", "-id")
+
+
+def booking_get(*, booking_id: UUID, rider_id: UUID | None = None) -> BookingSaga:
+    """The booking and its steps; with ``rider_id``, only if it is that rider's."""
+    try:
+        return booking_list(rider_id=rider_id).get(id=booking_id)
+    except BookingSaga.DoesNotExist:
+        raise BookingNotFound(f"There is no booking {booking_id}.") from None
+
+
+def booking_unfinished_for_trip(*, trip_id: UUID) -> BookingSaga | None:
+    """The booking that may still create ``trip_id`` (running or compensating), or ``None``."""
+    return BookingSaga.objects.filter(trip_id=trip_id, state__in=BOOKING_UNFINISHED_STATES).first()

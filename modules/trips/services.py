@@ -1,26 +1,24 @@
-"""Writes of the trips module: request, start, track, complete and cancel a trip."""
+"""Writes of the trips module: request, start, track, complete, cancel and interrupt a trip."""
 
 from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
-from django.db import IntegrityError
 from django.utils import timezone
 
-from modules.trips.errors import ActiveTripExists, TripNotFound, TripNotInProgress
-from modules.trips.events import TripCompleted
+from modules.trips import booking
+from modules.trips.errors import TripNotFound, TripNotInProgress
+from modules.trips.events import TripCancelled, TripCompleted, TripInterrupted
 from modules.trips.lifecycle import TRIP_LIFECYCLE
 from modules.trips.models import (
-    ACTIVE_TRIP_STATUSES,
     CancelledBy,
     CancelReason,
     Trip,
     TripPosition,
     TripStatus,
 )
-from modules.users import api as users_api
 from modules.vehicles import api as vehicles_api
-from monolith.platform.errors import Conflict, InvalidRequest
+from monolith.platform.errors import InvalidRequest
 from monolith.platform.events import publish
 from monolith.platform.geo import position_check
 from monolith.platform.registry import module_atomic
@@ -38,8 +36,6 @@ RIDER_CANCEL_REASONS = frozenset(
     {CancelReason.RIDER_CHANGED_MIND, CancelReason.VEHICLE_ISSUE, CancelReason.OTHER}
 )
 
-_ACTIVE_TRIP_CONSTRAINT = "trips_trip_one_active_per_rider"
-
 
 def _decimal_places(value: Decimal) -> int:
     exponent = value.as_tuple().exponent
@@ -54,14 +50,6 @@ def _trip_lock(*, trip_id: UUID) -> Trip:
         raise TripNotFound(f"There is no trip {trip_id}.") from None
 
 
-def _active_trip_conflict(rider_id: UUID) -> ActiveTripExists:
-    return ActiveTripExists(
-        f"Rider {rider_id} already has an active trip; finish or cancel it before requesting "
-        "another."
-    )
-
-
-@module_atomic("trips")
 def trip_request(
     *,
     rider_id: UUID,
@@ -70,52 +58,22 @@ def trip_request(
     destination_latitude: Decimal,
     destination_longitude: Decimal,
 ) -> Trip:
-    """Create the rider's trip and reserve the nearest vehicle for it, all or nothing.
+    """Book a trip through the booking saga and return it, assigned to the nearest vehicle.
 
-    When no vehicle is available the whole request fails and no trip is stored. Only an
-    active account with the rider role may ride (``RiderNotFound`` otherwise).
+    The saga holds the rider's booking credit, reserves the vehicle and creates the trip, each
+    step committed on its own (``modules.trips.booking``). A refusal undoes what was done and
+    is raised: ``InsufficientCredit``, ``NoVehicleAvailable``, ``ActiveTripExists``,
+    ``RiderDeactivated``, ``RiderNotFound`` (not a rider). ``BookingPending`` (503) when a
+    module did not answer: the booking goes on by itself.
     """
-    position_check(latitude=origin_latitude, longitude=origin_longitude, prefix="origin_")
-    position_check(
-        latitude=destination_latitude, longitude=destination_longitude, prefix="destination_"
+    run = booking.booking_run(
+        rider_id=rider_id,
+        origin_latitude=origin_latitude,
+        origin_longitude=origin_longitude,
+        destination_latitude=destination_latitude,
+        destination_longitude=destination_longitude,
     )
-    if (origin_latitude, origin_longitude) == (destination_latitude, destination_longitude):
-        raise InvalidRequest(
-            "The destination must differ from the origin.", field="destination_latitude"
-        )
-    rider = users_api.rider_get(rider_id=rider_id)
-    if not rider.is_active:
-        raise Conflict(f"Rider {rider_id} is deactivated and cannot request trips.")
-    if Trip.objects.filter(rider_id=rider_id, status__in=ACTIVE_TRIP_STATUSES).exists():
-        raise _active_trip_conflict(rider_id)
-
-    try:
-        # A savepoint, so that losing a race with a concurrent request is a clean 409.
-        with module_atomic("trips"):
-            trip = Trip.objects.create(
-                rider_id=rider_id,
-                status=TripStatus.REQUESTED,
-                origin_latitude=origin_latitude,
-                origin_longitude=origin_longitude,
-                destination_latitude=destination_latitude,
-                destination_longitude=destination_longitude,
-                requested_at=timezone.now(),
-            )
-    except IntegrityError as exc:
-        if _ACTIVE_TRIP_CONSTRAINT in str(exc):
-            raise _active_trip_conflict(rider_id) from None
-        raise
-
-    # The trip exists first, so the vehicle records which trip holds it.
-    vehicle = vehicles_api.vehicle_reserve_nearest(
-        latitude=origin_latitude, longitude=origin_longitude, trip_id=trip.id
-    )
-    TRIP_LIFECYCLE.check(trip.status, TripStatus.ASSIGNED)
-    trip.vehicle_id = vehicle.id
-    trip.status = TripStatus.ASSIGNED
-    trip.assigned_at = timezone.now()
-    trip.save(update_fields=["vehicle_id", "status", "assigned_at", "updated_at"])
-    return trip
+    return booking.booking_trip_or_refusal(run)
 
 
 @module_atomic("trips")
@@ -244,4 +202,58 @@ def trip_cancel(*, trip_id: UUID, reason: str, cancelled_by: str, note: str = ""
             "updated_at",
         ]
     )
+    publish(
+        TripCancelled(
+            trip_id=trip.id,
+            rider_id=trip.rider_id,
+            reason=reason,
+            cancelled_by=cancelled_by,
+            cancelled_at=trip.cancelled_at,
+        )
+    )
+    return trip
+
+
+@module_atomic("trips")
+def trip_interrupt(*, trip_id: UUID, note: str) -> Trip:
+    """The trip's vehicle went offline: the trip ends where it stands and the rider owes nothing.
+
+    From assigned (the rider was not picked up yet) or in progress. Recorded in the fields of
+    a trip that ended early: ``cancelled_at``, ``cancel_reason`` ``vehicle_issue``, ``note``
+    saying what happened, ``cancelled_by`` empty (no person called it off). Publishes
+    ``TripInterrupted`` (billing gives the rider's booking credit back), then frees the
+    offline vehicle from the trip, last, as ``trip_complete`` does.
+    """
+    trip = _trip_lock(trip_id=trip_id)
+    TRIP_LIFECYCLE.check(trip.status, TripStatus.INTERRUPTED)
+    if trip.vehicle_id is None:
+        raise TripNotInProgress(f"Trip {trip.id} has no vehicle that could have stopped.")
+    trip.status = TripStatus.INTERRUPTED
+    trip.cancelled_at = timezone.now()
+    trip.cancel_reason = CancelReason.VEHICLE_ISSUE
+    trip.cancel_note = note.strip()[:CANCEL_NOTE_MAX_LENGTH]
+    trip.cancelled_by = ""
+    trip.save(
+        update_fields=[
+            "status",
+            "cancelled_at",
+            "cancel_reason",
+            "cancel_note",
+            "cancelled_by",
+            "updated_at",
+        ]
+    )
+    publish(
+        TripInterrupted(
+            trip_id=trip.id,
+            rider_id=trip.rider_id,
+            vehicle_id=trip.vehicle_id,
+            started_at=trip.started_at,
+            interrupted_at=trip.cancelled_at,
+            reason=trip.cancel_note,
+        )
+    )
+    # The vehicle stays offline, no longer held by the trip; staff bring it back. Released
+    # last, like trip_complete: a refusal here rolls the interruption back.
+    vehicles_api.vehicle_release(vehicle_id=trip.vehicle_id, trip_id=trip.id)
     return trip

@@ -13,6 +13,7 @@ from uuid import UUID
 from modules.users import selectors, services
 from modules.users.errors import CreditHoldNotFound, InsufficientCredit, RiderNotFound
 from modules.users.models import CreditHold, Rider, Wallet
+from monolith.platform.interservice import api_read
 from monolith.platform.money import Money
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "WalletSummary",
     "credit_capture",
     "credit_hold",
+    "credit_hold_find",
     "credit_hold_get",
     "credit_release",
     "credit_top_up",
@@ -57,6 +59,7 @@ class CreditHoldSummary:
     rider_id: UUID
     amount: Money
     status: str  # held, released, captured
+    captured: Money | None  # what was spent once captured; the rest went back to available
     reference: str
     created_at: datetime
 
@@ -86,6 +89,11 @@ def _hold_summary(hold: CreditHold, wallet: Wallet) -> CreditHoldSummary:
         rider_id=wallet.rider_id,
         amount=Money(hold.amount, wallet.currency),
         status=hold.status,
+        captured=(
+            Money(hold.captured_amount, wallet.currency)
+            if hold.captured_amount is not None
+            else None
+        ),
         reference=hold.reference,
         created_at=hold.created_at,
     )
@@ -104,11 +112,13 @@ def rider_register(*, username: str, email: str, password: str, display_name: st
     )
 
 
+@api_read
 def rider_get(*, rider_id: UUID) -> RiderSummary:
     """The rider with this id; raises ``RiderNotFound``."""
     return _rider_summary(services.rider_provision(user_id=rider_id))
 
 
+@api_read
 def rider_find_by_username(*, username: str) -> RiderSummary | None:
     """The rider whose account has this username, or ``None`` when there is none."""
     rider = selectors.rider_find_by_username(username=username)
@@ -127,6 +137,7 @@ def staff_profile_ensure(
     )
 
 
+@api_read
 def wallet_get(*, rider_id: UUID) -> WalletSummary:
     """The rider's wallet (created empty on first use); raises ``RiderNotFound``."""
     rider = services.rider_provision(user_id=rider_id)
@@ -155,10 +166,21 @@ def credit_hold(*, rider_id: UUID, amount: Decimal, reference: str) -> CreditHol
     return _hold_summary(hold, hold.wallet)
 
 
+@api_read
 def credit_hold_get(*, hold_id: UUID) -> CreditHoldSummary:
     """The hold with this id; raises ``CreditHoldNotFound``."""
     hold = selectors.credit_hold_get(hold_id=hold_id)
     return _hold_summary(hold, hold.wallet)
+
+
+@api_read
+def credit_hold_find(*, rider_id: UUID, reference: str) -> CreditHoldSummary | None:
+    """The rider's hold placed under ``reference``, whatever its state, or ``None``.
+
+    How a module that knows the purpose (a trip's booking, say) finds the hold it settles.
+    """
+    hold = selectors.credit_hold_find(rider_id=rider_id, reference=reference)
+    return None if hold is None else _hold_summary(hold, hold.wallet)
 
 
 def credit_release(*, hold_id: UUID) -> CreditHoldSummary:

@@ -68,3 +68,12 @@ def credit_hold_get(*, hold_id: UUID) -> CreditHold:
     if hold is None:
         raise CreditHoldNotFound(f"There is no credit hold with id {hold_id}.")
     return hold
+
+
+def credit_hold_find(*, rider_id: UUID, reference: str) -> CreditHold | None:
+    """The rider's hold placed under ``reference`` (any state) and its wallet, or None."""
+    return (
+        CreditHold.objects.select_related("wallet")
+        .filter(wallet__rider_id=rider_id, reference=reference)
+        .first()
+    )

@@ -12,6 +12,7 @@ from modules.vehicles import selectors, services
 from modules.vehicles.errors import NoVehicleAvailable, VehicleHeldByTrip, VehicleNotFound
 from modules.vehicles.models import Vehicle
 from modules.vehicles.vin import vin_check_digit
+from monolith.platform.interservice import api_read
 
 __all__ = [
     "NoVehicleAvailable",
@@ -23,6 +24,8 @@ __all__ = [
     "vehicle_get",
     "vehicle_register",
     "vehicle_release",
+    "vehicle_release_for_trip",
+    "vehicle_reserve_for_trip",
     "vehicle_reserve_nearest",
     "vehicle_start_trip",
     "vehicle_status_change",
@@ -88,17 +91,20 @@ def vehicle_register(
     return _summary(vehicle)
 
 
+@api_read
 def vehicle_get(*, vehicle_id: UUID) -> VehicleSummary:
     """The vehicle with this id; raises ``VehicleNotFound``."""
     return _summary(selectors.vehicle_get(vehicle_id=vehicle_id))
 
 
+@api_read
 def vin_complete(vin: str) -> str:
     """``vin`` with its check digit (position 9) filled in, for generated fleets and tests."""
     vin = vin.strip().upper()
     return vin[:8] + vin_check_digit(vin) + vin[9:]
 
 
+@api_read
 def vehicle_find_by_vin(*, vin: str) -> VehicleSummary | None:
     """The vehicle with this VIN (any case), or ``None`` when the fleet has none."""
     vehicle = selectors.vehicle_list().filter(vin=vin.strip().upper()).first()
@@ -133,6 +139,32 @@ def vehicle_reserve_nearest(
             latitude=latitude, longitude=longitude, seats=seats, trip_id=trip_id
         )
     )
+
+
+def vehicle_reserve_for_trip(
+    *, trip_id: UUID, latitude: Decimal, longitude: Decimal, seats: int = 1
+) -> VehicleSummary:
+    """The vehicle trip ``trip_id`` holds, or else the nearest available one, reserved for it.
+
+    Idempotent per trip, for callers that may repeat the step (a booking resumed after a
+    crash): the second call returns the first call's vehicle and changes nothing. Raises
+    ``NoVehicleAvailable`` when the trip holds none and none fits.
+    """
+    return _summary(
+        services.vehicle_reserve_for_trip(
+            trip_id=trip_id, latitude=latitude, longitude=longitude, seats=seats
+        )
+    )
+
+
+def vehicle_release_for_trip(*, trip_id: UUID) -> VehicleSummary | None:
+    """Trip ``trip_id`` gives back whatever vehicle it holds; ``None`` when it holds none.
+
+    Idempotent, for a caller that may not know which vehicle was reserved (a booking undone
+    after a crash). Raises ``IllegalTransition`` (409) for a vehicle already in the trip.
+    """
+    vehicle = services.vehicle_release_for_trip(trip_id=trip_id)
+    return None if vehicle is None else _summary(vehicle)
 
 
 def vehicle_release(*, vehicle_id: UUID, trip_id: UUID) -> VehicleSummary:

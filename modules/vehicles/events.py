@@ -33,3 +33,18 @@ class VehicleStatusChanged(DomainEvent):
     to_status: str
     reason: str
     changed_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class VehicleWentOffline(DomainEvent):
+    """A vehicle stopped answering (taken offline by staff or a module); ``trip_id`` names the
+    trip that held it then, if any: that trip still holds it, it cannot go on with it."""
+
+    name: ClassVar[str] = "vehicles.VehicleWentOffline"
+    version: ClassVar[int] = 1
+
+    vehicle_id: UUID
+    trip_id: UUID | None
+    from_status: str
+    reason: str
+    went_offline_at: datetime

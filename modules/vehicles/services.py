@@ -23,7 +23,7 @@ from modules.vehicles.errors import (
     VehicleHeldByTrip,
     VehicleNotFound,
 )
-from modules.vehicles.events import VehicleRegistered, VehicleStatusChanged
+from modules.vehicles.events import VehicleRegistered, VehicleStatusChanged, VehicleWentOffline
 from modules.vehicles.lifecycle import MANUAL_LIFECYCLE, VEHICLE_LIFECYCLE, VehicleStatus
 from modules.vehicles.models import (
     NAME_MAX_LENGTH,
@@ -238,7 +238,9 @@ def vehicle_transition(
 
     Only the lifecycle's manual steps are allowed (``IllegalTransition`` otherwise). A vehicle
     a trip holds may only be taken offline (``VehicleHeldByTrip`` otherwise): it is free again
-    when its trip is completed or cancelled, never because someone said so.
+    when its trip is completed, cancelled or interrupted, never because someone said so.
+    Going offline publishes ``VehicleWentOffline`` naming the trip that still holds the
+    vehicle, so trips can interrupt it.
     """
     if status not in VehicleStatus.values:
         raise InvalidRequest(
@@ -253,37 +255,40 @@ def vehicle_transition(
             "Until then it may only be taken offline.",
             field="status",
         )
-    return _status_change(
+    from_status = vehicle.status
+    vehicle = _status_change(
         vehicle=vehicle,
         to_status=status,
         reason=reason,
         changed_by_id=changed_by_id,
         lifecycle=MANUAL_LIFECYCLE,
     )
+    if vehicle.status == VehicleStatus.OFFLINE:
+        publish(
+            VehicleWentOffline(
+                vehicle_id=vehicle.id,
+                # Going offline keeps the trip's hold: only the trip gives the vehicle back.
+                trip_id=vehicle.current_trip_id,
+                from_status=from_status,
+                reason=reason,
+                went_offline_at=vehicle.updated_at,
+            )
+        )
+    return vehicle
 
 
-@module_atomic("vehicles")
-def vehicle_reserve_nearest(
-    *,
-    latitude: Decimal,
-    longitude: Decimal,
-    seats: int = 1,
-    trip_id: UUID,
-    changed_by_id: UUID | None = None,
-) -> Vehicle:
-    """Reserve the nearest available vehicle with the seats and the charge for ``trip_id``.
+def _reservation_check(*, latitude: Decimal, longitude: Decimal, seats: int) -> None:
+    position_check(latitude=latitude, longitude=longitude)
+    if seats < SEATS_MIN:
+        raise InvalidRequest("Ask for at least one seat.", field="seats")
+
+
+def _nearest_available(*, latitude: Decimal, longitude: Decimal, seats: int) -> Vehicle:
+    """The nearest available vehicle with the seats and the charge, row-locked.
 
     Vehicles locked by a concurrent reservation are skipped rather than waited for, so two
     callers never get the same vehicle and neither blocks the other.
     """
-    position_check(latitude=latitude, longitude=longitude)
-    if seats < SEATS_MIN:
-        raise InvalidRequest("Ask for at least one seat.", field="seats")
-    held = Vehicle.objects.filter(current_trip_id=trip_id).values_list("vin", flat=True).first()
-    if held is not None:
-        raise VehicleHeldByTrip(
-            f"Trip {trip_id} already holds vehicle {held}; release it before reserving another."
-        )
     # Squared degrees are not kilometres, but over a city they order vehicles the same way.
     distance = ExpressionWrapper(
         (F("latitude") - Value(latitude)) * (F("latitude") - Value(latitude))
@@ -307,6 +312,10 @@ def vehicle_reserve_nearest(
         raise NoVehicleAvailable(
             f"No available vehicle with {seats} seat(s) and enough charge is free right now."
         )
+    return vehicle
+
+
+def _reserve(*, vehicle: Vehicle, trip_id: UUID, changed_by_id: UUID | None) -> Vehicle:
     vehicle.current_trip_id = trip_id
     return _status_change(
         vehicle=vehicle,
@@ -317,16 +326,61 @@ def vehicle_reserve_nearest(
 
 
 @module_atomic("vehicles")
-def vehicle_release(
-    *, vehicle_id: UUID, trip_id: UUID, changed_by_id: UUID | None = None
+def vehicle_reserve_nearest(
+    *,
+    latitude: Decimal,
+    longitude: Decimal,
+    seats: int = 1,
+    trip_id: UUID,
+    changed_by_id: UUID | None = None,
 ) -> Vehicle:
-    """``trip_id`` gives its reserved vehicle back; a vehicle it does not hold is left alone.
+    """Reserve the nearest available vehicle with the seats and the charge for ``trip_id``.
 
-    A vehicle that went offline while reserved stays offline, no longer held.
+    Refuses (``VehicleHeldByTrip``) a trip that already holds a vehicle;
+    ``vehicle_reserve_for_trip`` returns that vehicle instead.
     """
-    vehicle = _vehicle_locked(vehicle_id)
-    if vehicle.current_trip_id != trip_id:
-        return vehicle
+    _reservation_check(latitude=latitude, longitude=longitude, seats=seats)
+    held = Vehicle.objects.filter(current_trip_id=trip_id).values_list("vin", flat=True).first()
+    if held is not None:
+        raise VehicleHeldByTrip(
+            f"Trip {trip_id} already holds vehicle {held}; release it before reserving another."
+        )
+    vehicle = _nearest_available(latitude=latitude, longitude=longitude, seats=seats)
+    return _reserve(vehicle=vehicle, trip_id=trip_id, changed_by_id=changed_by_id)
+
+
+@module_atomic("vehicles")
+def vehicle_reserve_for_trip(
+    *,
+    trip_id: UUID,
+    latitude: Decimal,
+    longitude: Decimal,
+    seats: int = 1,
+    changed_by_id: UUID | None = None,
+) -> Vehicle:
+    """The vehicle ``trip_id`` holds, or else the nearest available one, reserved for it.
+
+    Idempotent per trip: a repeated call (a retried booking step, a second worker resuming
+    the same booking) returns the vehicle the first one reserved and changes nothing.
+    """
+    _reservation_check(latitude=latitude, longitude=longitude, seats=seats)
+    held = Vehicle.objects.select_for_update().filter(current_trip_id=trip_id).first()
+    if held is not None:
+        return held
+    vehicle = _nearest_available(latitude=latitude, longitude=longitude, seats=seats)
+    try:
+        # A savepoint: a concurrent call for the same trip that committed first wins the
+        # one-vehicle-per-trip constraint, and this call returns the winner's vehicle.
+        with module_atomic("vehicles"):
+            return _reserve(vehicle=vehicle, trip_id=trip_id, changed_by_id=changed_by_id)
+    except IntegrityError as exc:
+        if "vehicles_one_vehicle_per_trip" not in str(exc):
+            raise
+    return Vehicle.objects.select_for_update().get(current_trip_id=trip_id)
+
+
+def _release(*, vehicle: Vehicle, trip_id: UUID, changed_by_id: UUID | None) -> Vehicle:
+    """Free a locked ``vehicle`` that ``trip_id`` holds and that has not set off."""
     if vehicle.status == VehicleStatus.IN_TRIP:
         raise IllegalTransition(
             f"Vehicle {vehicle.vin} is 'in_trip' for trip {trip_id}, so it cannot go to "
@@ -344,6 +398,33 @@ def vehicle_release(
         reason=f"released by trip {trip_id}",
         changed_by_id=changed_by_id,
     )
+
+
+@module_atomic("vehicles")
+def vehicle_release(
+    *, vehicle_id: UUID, trip_id: UUID, changed_by_id: UUID | None = None
+) -> Vehicle:
+    """``trip_id`` gives its reserved vehicle back; a vehicle it does not hold is left alone.
+
+    A vehicle that went offline while reserved stays offline, no longer held.
+    """
+    vehicle = _vehicle_locked(vehicle_id)
+    if vehicle.current_trip_id != trip_id:
+        return vehicle
+    return _release(vehicle=vehicle, trip_id=trip_id, changed_by_id=changed_by_id)
+
+
+@module_atomic("vehicles")
+def vehicle_release_for_trip(*, trip_id: UUID, changed_by_id: UUID | None = None) -> Vehicle | None:
+    """Give back whatever vehicle ``trip_id`` holds; ``None`` when it holds none.
+
+    For a caller that may not know which vehicle was reserved (a booking undone after a
+    crash): releasing again, or for a trip that never got a vehicle, changes nothing.
+    """
+    vehicle = Vehicle.objects.select_for_update().filter(current_trip_id=trip_id).first()
+    if vehicle is None:
+        return None
+    return _release(vehicle=vehicle, trip_id=trip_id, changed_by_id=changed_by_id)
 
 
 @module_atomic("vehicles")

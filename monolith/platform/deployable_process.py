@@ -38,9 +38,13 @@ def database_url(database: Mapping[str, Any]) -> str:
 
 
 def production_environment(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    """This process's environment with production settings and a throwaway secret key."""
+    """This process's environment with production settings and throwaway secrets.
+
+    Deployables that call each other need the same ``FLEET_INTERNAL_TOKEN_SECRET``: pass it.
+    """
     env = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
     env.setdefault("SECRET_KEY", secrets.token_urlsafe(64))
+    env.setdefault("FLEET_INTERNAL_TOKEN_SECRET", secrets.token_urlsafe(48))
     env.update(DJANGO_SETTINGS_MODULE="monolith.settings.production", SECURE_SSL_REDIRECT="false")
     env.update(overrides or {})
     return env

@@ -94,6 +94,15 @@ def subscribers_of(event_type: type[DomainEvent]) -> list[str]:
     return [subscriber for subscriber, _ in _subscribers[event_type]]
 
 
+def event_types_subscribed(subscriber: str) -> list[type[DomainEvent]]:
+    """The event types ``subscriber`` has a handler for."""
+    return [
+        event_type
+        for event_type, entries in _subscribers.items()
+        if any(name == subscriber for name, _ in entries)
+    ]
+
+
 def handler_of(event_type: type[DomainEvent], subscriber: str) -> Handler:
     """The handler ``subscriber`` registered for ``event_type``."""
     for name, handler in _subscribers[event_type]:

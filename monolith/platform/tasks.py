@@ -12,8 +12,21 @@ from pathlib import Path
 from typing import Any
 
 from celery import Task, shared_task
+from celery.signals import task_postrun, task_prerun
+from django.db import close_old_connections
 
-from monolith.platform.outbox import machinery
+from monolith.platform.outbox import machinery, order, pruning
+
+
+def _database_connections_tidy(**kwargs: Any) -> None:
+    """Around every task, what Django does around every request: close the connections past
+    ``CONN_MAX_AGE`` or left unusable by an error, and keep the others (``CELERY_DB_REUSE_MAX``
+    stops Celery's Django fixup from closing them all, every task)."""
+    close_old_connections()
+
+
+task_prerun.connect(_database_connections_tidy, dispatch_uid="platform-db-connections-before")
+task_postrun.connect(_database_connections_tidy, dispatch_uid="platform-db-connections-after")
 
 
 @shared_task(name="platform.ping", bind=True)
@@ -47,21 +60,50 @@ def ping(self: Task, marker_path: str | None = None, sleep_seconds: float = 0.0)
 
 @shared_task(name="platform.outbox_relay")
 def outbox_relay(module: str) -> int:
-    """Hand ``module``'s committed, unrelayed events to one delivery task per subscriber."""
-    return machinery.outbox_relay_run(module, send=machinery.delivery_send)
+    """Hand ``module``'s committed, unrelayed events to one delivery task per subscriber,
+    batch after batch until none is left (a long backlog continues in a fresh task)."""
+    with machinery.delivery_sender() as send:
+        relayed, more = machinery.outbox_relay_drain(module, send=send)
+    if more:
+        outbox_relay.delay(module)
+    return relayed
 
 
 @shared_task(name="platform.outbox_sweep")
 def outbox_sweep() -> int:
     """Relay every module's events the after-commit relay left behind (run by beat)."""
-    return machinery.outbox_sweep_run(send=machinery.delivery_send)
+    with machinery.delivery_sender() as send:
+        drained = machinery.outbox_sweep_run(send=send)
+    for module, more in drained.items():
+        if more:
+            outbox_relay.delay(module)
+    return len(drained)
+
+
+@shared_task(name="platform.events_prune")
+def events_prune() -> int:
+    """Delete relayed outbox rows and inbox rows past their retention (run daily by beat)."""
+    return sum(table.deleted for table in pruning.events_prune())
 
 
 @shared_task(name="platform.deliver", bind=True, max_retries=None)
 def deliver(
-    self: Task, module: str, event_id: str, subscriber: str, name: str, payload: dict[str, Any]
+    self: Task,
+    module: str,
+    event_id: str,
+    subscriber: str,
+    name: str,
+    payload: dict[str, Any],
+    after: order.After | None = None,
+    waiting_since: float | None = None,
 ) -> bool:
     """Run ``subscriber``'s handler for one event of ``module``, at most once (its inbox).
+
+    ``after`` is the aggregate's previous event for this subscriber: until the subscriber has
+    processed it, the delivery waits (sent again with a short countdown, not counted as an
+    attempt) and is parked once it has waited ``FLEET_EVENT_ORDER_MAX_WAIT_SECONDS`` or its
+    predecessor is parked. ``waiting_since`` is when the waiting began (epoch seconds).
+    Messages from before order per aggregate carry neither and are delivered as they were.
 
     A failure is retried with doubling delays; after ``FLEET_EVENT_MAX_ATTEMPTS`` attempts the
     delivery is parked in the subscriber's database for staff to see and retry.
@@ -72,9 +114,26 @@ def deliver(
         "subscriber": subscriber,
         "name": name,
         "payload": payload,
+        "after": after,
     }
     try:
         return machinery.event_deliver(**delivery)
+    except order.DeliveryWaits as waits:
+        since = waiting_since if waiting_since is not None else time.time()
+        countdown = machinery.delivery_wait(waits, waiting_since=since)
+        if countdown is None:
+            machinery.delivery_park(**delivery, attempts=self.request.retries + 1, error=waits)
+            return False
+        # A fresh message rather than self.retry(): waiting is not a failed attempt, so the
+        # attempts counted so far (retries) go along unchanged.
+        self.apply_async(
+            (module, event_id, subscriber, name, payload),
+            {"after": after, "waiting_since": since},
+            countdown=countdown,
+            # Celery hands execution options on to the message (the stubs lack this one).
+            retries=self.request.retries,  # type: ignore[call-arg]
+        )
+        return False
     except Exception as exc:
         attempt = self.request.retries + 1
         if attempt >= machinery.delivery_max_attempts():

@@ -10,8 +10,11 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from monolith.settings.celery import *  # noqa: F403
+from monolith.settings.cohorts import *  # noqa: F403
 from monolith.settings.drf import *  # noqa: F403
 from monolith.settings.environment import env_bool, env_int, env_list, env_str
+from monolith.settings.events import *  # noqa: F403
+from monolith.settings.interservice import *  # noqa: F403
 from monolith.settings.logging import build_logging
 from monolith.settings.spectacular import *  # noqa: F403
 from monolith.settings.waffle import *  # noqa: F403
@@ -47,6 +50,7 @@ INSTALLED_APPS = [
     "waffle",
     "monolith.accounts",
     "monolith.platform",
+    "monolith.cohorts",
     *FLEET_MODULES,
 ]
 
@@ -61,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "waffle.middleware.WaffleMiddleware",
+    "monolith.cohorts.middleware.CohortRoutingMiddleware",
+    "monolith.platform.edge.middleware.EdgeProxyMiddleware",
 ]
 
 ROOT_URLCONF = "monolith.urls"
@@ -136,3 +142,7 @@ LOGGING = build_logging(env_str("LOG_LEVEL", "INFO"))
 BILLING_PAYMENT_GATEWAY = env_str(
     "BILLING_PAYMENT_GATEWAY", "modules.billing.gateways.SandboxGateway"
 )
+
+# Last, because it extends the beat schedule that the files imported above define.
+from monolith.settings.booking import *  # noqa: E402, F403
+from monolith.settings.edge import *  # noqa: E402, F403

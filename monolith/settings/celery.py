@@ -56,6 +56,32 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
     "unacked_restore_interval": max(1, min(60, FLEET_BROKER_VISIBILITY_TIMEOUT // 10)),
     "unacked_restore_throttle": 1,
 }
+# Publishing must fail fast when the broker is down or unreachable. The outbox makes a failed
+# publish harmless (the row stays and the periodic sweep relays it), but the publish runs on the
+# request path, after the commit: Celery's default retry policy spends 0.6 s on every message
+# (three retries 0.2 s apart), Redis waits on the operating system's TCP timeout (minutes) for a
+# host that does not answer, and on a connection that stopped answering it waits forever.
+# One immediate reconnect is kept: a pooled connection the broker closed (a restart) is
+# replaced at once. Measured with the broker stopped: about 3 ms per publish instead of 600 ms.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+FLEET_BROKER_CONNECT_TIMEOUT = env_int("CELERY_BROKER_CONNECT_TIMEOUT", 2)
+FLEET_BROKER_SOCKET_TIMEOUT = env_int("CELERY_BROKER_SOCKET_TIMEOUT", 5)
+if FLEET_BROKER_SOCKET_TIMEOUT < 2:
+    # Redis consumers block for a second on each empty poll (kombu's brpop_timeout).
+    raise ImproperlyConfigured(
+        f"CELERY_BROKER_SOCKET_TIMEOUT={FLEET_BROKER_SOCKET_TIMEOUT} must be at least 2 s: a "
+        "worker's poll of an empty Redis queue waits 1 s for an answer."
+    )
+# AMQP: connecting and the handshake.
+CELERY_BROKER_CONNECTION_TIMEOUT = FLEET_BROKER_CONNECT_TIMEOUT
+# Redis: connecting, and every command's answer (the AMQP transport ignores these two).
+CELERY_BROKER_TRANSPORT_OPTIONS["socket_connect_timeout"] = FLEET_BROKER_CONNECT_TIMEOUT
+CELERY_BROKER_TRANSPORT_OPTIONS["socket_timeout"] = FLEET_BROKER_SOCKET_TIMEOUT
 # Several environments (or test runs) may share one Redis: a prefix keeps their queues and
 # unacknowledged-message bookkeeping apart. The AMQP transport ignores it (use a vhost).
 _KEY_PREFIX = env_str("CELERY_BROKER_KEY_PREFIX", "")

@@ -1,4 +1,5 @@
-"""Fixtures of the billing tests: a tariff in force, invoices issued for made-up trips."""
+"""Fixtures of the billing tests: a tariff in force, invoices issued for made-up trips,
+events delivered to billing as the worker does, and trips booked with a credit hold."""
 
 import uuid
 from collections.abc import Callable
@@ -11,7 +12,11 @@ from django.utils import timezone
 
 from modules.billing import services
 from modules.billing.models import Invoice, Tariff
+from modules.trips import api as trips_api
+from modules.users import api as users_api
 from monolith.platform.access import Role
+from monolith.platform.events import DomainEvent
+from monolith.platform.outbox.machinery import event_deliver
 
 SINCE_2020 = datetime(2020, 1, 1, tzinfo=UTC)
 
@@ -64,3 +69,37 @@ def card(db: Any) -> Callable[[Any, str], None]:
 @pytest.fixture
 def superuser(make_user: Callable[..., Any]) -> Any:
     return make_user("boss-bea", Role.FLEET_STAFF, is_staff=True, is_superuser=True)
+
+
+def deliver(event: DomainEvent, event_id: uuid.UUID | None = None) -> bool:
+    """Deliver ``event`` (a new event id unless given) to billing, as the worker does:
+    in billing's transaction, recorded in its inbox. False when the inbox says it was done."""
+    return event_deliver(
+        publisher=event.name.split(".", 1)[0],
+        event_id=str(event_id or uuid.uuid4()),
+        subscriber="billing",
+        name=event.name,
+        payload=event.payload(),
+    )
+
+
+@pytest.fixture
+def book(db: Any) -> Callable[..., users_api.CreditHoldSummary]:
+    """Hold credit for a trip as its booking does: ``book(rider, trip_id, hold="30.00")``.
+
+    The rider is first given ``credit`` (50.00 by default) to hold it from.
+    """
+
+    def make(
+        rider: Any, trip_id: uuid.UUID, *, hold: str = "30.00", credit: str = "50.00"
+    ) -> users_api.CreditHoldSummary:
+        users_api.credit_top_up(
+            rider_id=rider.id, amount=Decimal(credit), reference=f"credit-for-{trip_id}"
+        )
+        return users_api.credit_hold(
+            rider_id=rider.id,
+            amount=Decimal(hold),
+            reference=trips_api.booking_credit_reference(trip_id=trip_id),
+        )
+
+    return make

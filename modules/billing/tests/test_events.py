@@ -1,9 +1,11 @@
-"""Billing reacts to TripCompleted: one invoice per trip, then a collection attempt.
+"""Billing reacts to TripCompleted by issuing one invoice per trip, and to its own
+InvoiceIssued with the first collection attempt.
 
-Each test delivers the event the way the worker's ``platform.deliver`` task does
+Each test delivers events the way the worker's ``platform.deliver`` task does
 (``event_deliver``): in billing's transaction, recorded in billing's inbox.
 """
 
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -13,32 +15,19 @@ from typing import Any
 import pytest
 
 from modules.billing import api
+from modules.billing.errors import PaymentGatewayUnavailable
+from modules.billing.events import InvoiceIssued, InvoicePaid, InvoicePaymentFailed
 from modules.billing.models import Inbox, Invoice, Payment, SandboxCharge, Tariff
+from modules.billing.tests.conftest import deliver
 from modules.trips.events import TripCompleted
-from monolith.platform.events import DomainEvent, subscribers_of, subscriptions_only
+from monolith.platform.events import subscribers_of, subscriptions_only
 from monolith.platform.money import Money
-from monolith.platform.outbox.machinery import event_deliver, relay_after_commit
-from monolith.platform.registry import module_database
-
-# Collection waits for the commit of billing's database.
-BILLING_DB = module_database("billing")
-
-
-def deliver(event: DomainEvent, event_id: uuid.UUID | None = None) -> bool:
-    """Deliver ``event`` (a new event id unless given) to billing, as the worker does."""
-    return event_deliver(
-        publisher="trips",
-        event_id=str(event_id or uuid.uuid4()),
-        subscriber="billing",
-        name=event.name,
-        payload=event.payload(),
-    )
+from monolith.platform.outbox.machinery import outbox_published
 
 
 @pytest.fixture(autouse=True)
 def no_relay_task(settings: Any) -> None:
-    """Billing's own events (InvoiceIssued) stay in its outbox: no relay task is queued when
-    the captured commit callbacks run."""
+    """Events stay in their outboxes: each test delivers what it means to, by hand."""
     settings.FLEET_OUTBOX_RELAY_AFTER_COMMIT = False
 
 
@@ -61,21 +50,19 @@ def _completed(rider_id: uuid.UUID, trip_id: uuid.UUID | None = None) -> TripCom
     )
 
 
-def test_event_delivered_twice_issues_one_invoice(
-    rider: Any,
-    tariff: Tariff,
-    card: Callable[[Any, str], None],
-    django_capture_on_commit_callbacks: Any,
-) -> None:
-    card(rider, "tok_visa")
+def _issued() -> InvoiceIssued:
+    (event,) = outbox_published("billing", InvoiceIssued)
+    return event
+
+
+def test_event_delivered_twice_issues_one_invoice(rider: Any, tariff: Tariff) -> None:
     event = _completed(rider.id)
     event_id = uuid.uuid4()
-    with django_capture_on_commit_callbacks(using=BILLING_DB, execute=True):
-        assert deliver(event, event_id) is True
-        # The same delivery again (a redelivered task): the inbox says it is done.
-        assert deliver(event, event_id) is False
-        # The same fact published twice (two event ids): the invoice is still the trip's one.
-        assert deliver(event) is True
+    assert deliver(event, event_id) is True
+    # The same delivery again (a redelivered task): the inbox says it is done.
+    assert deliver(event, event_id) is False
+    # The same fact published twice (two event ids): the invoice is still the trip's one.
+    assert deliver(event) is True
     assert Inbox.objects.filter(subscriber="billing").count() == 2
 
     invoice = Invoice.objects.get(trip_id=event.trip_id)
@@ -83,54 +70,72 @@ def test_event_delivered_twice_issues_one_invoice(
     assert invoice.rider_id == rider.id
     assert invoice.total == Decimal("17.50")
     assert invoice.trip_completed_at == event.completed_at
-    assert invoice.status == Invoice.Status.PAID
-    assert Payment.objects.count() == 1
-    assert SandboxCharge.objects.count() == 1
+    # Collection is the next step, not this one: nothing is charged yet.
+    assert invoice.status == Invoice.Status.ISSUED
+    assert not Payment.objects.exists()
+    assert _issued().invoice_id == invoice.id
 
 
-def test_redelivery_later_charges_nothing_new(
-    rider: Any,
-    tariff: Tariff,
-    card: Callable[[Any, str], None],
-    django_capture_on_commit_callbacks: Any,
-) -> None:
-    card(rider, "tok_chargeDeclined")
-    event = _completed(rider.id)
-    with django_capture_on_commit_callbacks(using=BILLING_DB, execute=True):
-        deliver(event)
-    with django_capture_on_commit_callbacks(using=BILLING_DB, execute=True) as callbacks:
-        deliver(event)
-    # No second collection attempt (only the outbox's relay hook, switched off here).
-    assert [c for c in callbacks if getattr(c, "func", None) is not relay_after_commit] == []
-    assert Payment.objects.get().failure_code == "card_declined"
-    assert Invoice.objects.get().status == Invoice.Status.PAYMENT_FAILED
-
-
-def test_collection_waits_for_the_commit(
-    rider: Any,
-    tariff: Tariff,
-    card: Callable[[Any, str], None],
-    django_capture_on_commit_callbacks: Any,
+def test_invoice_issued_collects_once(
+    rider: Any, tariff: Tariff, card: Callable[[Any, str], None]
 ) -> None:
     card(rider, "tok_visa")
-    with django_capture_on_commit_callbacks(using=BILLING_DB, execute=False) as callbacks:
-        deliver(_completed(rider.id))
-    # The collection attempt, and the relay of billing's InvoiceIssued.
-    assert [getattr(c, "func", None) is relay_after_commit for c in callbacks] == [True, False]
-    assert not SandboxCharge.objects.exists()
+    deliver(_completed(rider.id))
+    issued, issued_id = _issued(), uuid.uuid4()
+
+    assert deliver(issued, issued_id) is True
+    assert deliver(issued, issued_id) is False
+    # The same fact again under a new id: the invoice is paid, nothing more is charged.
+    assert deliver(issued) is True
+
+    invoice = Invoice.objects.get()
+    assert invoice.status == Invoice.Status.PAID
+    payment = Payment.objects.get()
+    assert (payment.source, payment.amount, payment.attempt) == ("card", Decimal("17.50"), 1)
+    assert SandboxCharge.objects.count() == 1
+    (paid,) = outbox_published("billing", InvoicePaid)
+    assert (paid.invoice_id, paid.payment_id, paid.amount) == (
+        invoice.id,
+        payment.id,
+        invoice.total,
+    )
 
 
-def test_gateway_outage_after_commit_leaves_the_invoice_to_retry(
-    rider: Any,
-    tariff: Tariff,
-    card: Callable[[Any, str], None],
-    django_capture_on_commit_callbacks: Any,
+def test_a_declined_first_attempt_is_not_repeated_by_a_redelivery(
+    rider: Any, tariff: Tariff, card: Callable[[Any, str], None], caplog: Any
+) -> None:
+    card(rider, "tok_chargeDeclined")
+    deliver(_completed(rider.id))
+    deliver(_issued())
+    # A second delivery of the fact (new id): the first attempt was made, the next one is
+    # the rider's or staff's call.
+    with caplog.at_level(logging.INFO, logger="modules.billing.handlers"):
+        assert deliver(_issued()) is True
+    assert "first collection attempt was made already" in caplog.text
+
+    assert Payment.objects.get().failure_code == "card_declined"
+    assert Invoice.objects.get().status == Invoice.Status.PAYMENT_FAILED
+    (failed,) = outbox_published("billing", InvoicePaymentFailed)
+    assert (failed.attempt, failed.failure_code) == (1, "card_declined")
+
+
+def test_gateway_outage_leaves_the_delivery_to_retry(
+    rider: Any, tariff: Tariff, card: Callable[[Any, str], None]
 ) -> None:
     card(rider, "tok_processingError")
-    with django_capture_on_commit_callbacks(using=BILLING_DB, execute=True):
-        deliver(_completed(rider.id))
+    deliver(_completed(rider.id))
+    issued, issued_id = _issued(), uuid.uuid4()
+
+    with pytest.raises(PaymentGatewayUnavailable):
+        deliver(issued, issued_id)
     assert Invoice.objects.get().status == Invoice.Status.ISSUED
     assert not Payment.objects.exists()
+    assert not Inbox.objects.filter(event_id=issued_id).exists()
+
+    # The provider is back (here: the card works); the retried delivery collects.
+    card(rider, "tok_visa")
+    assert deliver(issued, issued_id) is True
+    assert Invoice.objects.get().status == Invoice.Status.PAID
 
 
 def test_without_a_tariff_the_event_is_not_handled(rider: Any, db: Any) -> None:

@@ -4,12 +4,15 @@ import itertools
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import pytest
 
+from modules.trips import api as trips_api
 from modules.trips import services
 from modules.trips.events import TripCompleted
-from modules.trips.models import Trip
+from modules.trips.models import BookingSaga, Trip
+from modules.users import api as users_api
 from modules.vehicles import api as vehicles_api
 from monolith.platform.events import subscriptions_only
 
@@ -20,8 +23,40 @@ DESTINATION = {
     "destination_longitude": Decimal("13.377704"),
 }
 ROUTE = {**ORIGIN, **DESTINATION}
+# The route, for calls that take other keyword arguments besides it.
+ROUTE_ARGS: dict[str, Any] = dict(ROUTE)
 
 _serials: Iterator[int] = itertools.count(1)
+# Riders in these tests can pay for this many bookings at once.
+BOOKINGS_FUNDED = 3
+
+
+def credit_for(user: Any, *, bookings: int = BOOKINGS_FUNDED) -> None:
+    """Give the rider the credit ``bookings`` bookings hold, as a paid top-up would."""
+    users_api.credit_top_up(
+        rider_id=user.id,
+        amount=trips_api.booking_credit_amount() * bookings,
+        reference=f"trips-tests-{next(_serials)}",
+    )
+
+
+def hold_id_of(saga: BookingSaga) -> UUID:
+    """The booking's credit hold, which the test expects it to have placed."""
+    assert saga.hold_id is not None
+    return saga.hold_id
+
+
+@pytest.fixture
+def rider(rider: Any) -> Any:
+    """The root fixture's rider, with credit for a few bookings."""
+    credit_for(rider)
+    return rider
+
+
+@pytest.fixture
+def other_rider(other_rider: Any) -> Any:
+    credit_for(other_rider)
+    return other_rider
 
 
 def valid_vin(serial: int) -> str:

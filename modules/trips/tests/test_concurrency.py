@@ -8,9 +8,10 @@ import pytest
 from django.db import connections
 
 from modules.trips import services
+from modules.trips.api import booking_credit_amount
 from modules.trips.errors import ActiveTripExists
 from modules.trips.models import Trip, TripStatus
-from modules.trips.tests.conftest import ROUTE
+from modules.trips.tests.conftest import ROUTE, credit_for
 from modules.users import api as users_api
 from modules.vehicles import api as vehicles_api
 from monolith.platform.access import Role
@@ -21,10 +22,12 @@ from monolith.platform.registry import module_atomic
 def test_a_request_racing_an_uncommitted_one_is_refused(
     rider: Any, make_vehicle: Callable[..., Any]
 ) -> None:
-    """The service's own check cannot see the other request's trip; the unique index can."""
+    """The booking's own check cannot see the other request's trip; the unique index can.
+
+    The losing booking holds its credit and a vehicle before the index refuses its trip, and
+    gives both back.
+    """
     first_vehicle, second_vehicle = make_vehicle(), make_vehicle()
-    # Provisioned up front, so neither request waits on the other inside the users module.
-    users_api.rider_get(rider_id=rider.id)
     inserted = threading.Event()
     release = threading.Event()
     failures: list[BaseException] = []
@@ -58,6 +61,7 @@ def test_a_request_racing_an_uncommitted_one_is_refused(
         for vehicle in (first_vehicle, second_vehicle)
     )
     assert statuses == ["available", "reserved"]
+    assert users_api.wallet_get(rider_id=rider.id).held.amount == booking_credit_amount()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -66,11 +70,14 @@ def test_riders_booking_at_once_never_share_a_vehicle(
     make_vehicle: Callable[..., Any],
     run_together: Callable[..., list[Any]],
 ) -> None:
-    """Five riders race for three vehicles: three trips, one vehicle each, two clean 409s."""
+    """Five riders race for three vehicles: three trips, one vehicle each, two clean 409s.
+
+    The two who lost get their booking credit back.
+    """
     vehicles = {make_vehicle().id for _ in range(3)}
     riders = [make_user(f"rider-racer-{n}", Role.RIDER) for n in range(5)]
     for rider in riders:
-        users_api.rider_get(rider_id=rider.id)
+        credit_for(rider, bookings=1)
 
     def request_for(rider_id: Any) -> Callable[[], Any]:
         return lambda: services.trip_request(rider_id=rider_id, **ROUTE)
@@ -88,3 +95,7 @@ def test_riders_booking_at_once_never_share_a_vehicle(
         held = vehicles_api.vehicle_get(vehicle_id=trip.vehicle_id)
         assert (held.status, held.current_trip_id) == ("reserved", trip.id)
     assert Trip.objects.count() == 3
+    booked = {trip.rider_id for trip in trips}
+    for rider in riders:
+        wallet = users_api.wallet_get(rider_id=rider.id)
+        assert wallet.held.amount == (booking_credit_amount() if rider.id in booked else 0)

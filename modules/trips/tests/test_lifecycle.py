@@ -13,6 +13,7 @@ ALLOWED = {
     ("requested", "cancelled"),
     ("assigned", "in_progress"),
     ("assigned", "cancelled"),
+    ("assigned", "interrupted"),
     ("in_progress", "completed"),
     ("in_progress", "interrupted"),
 }

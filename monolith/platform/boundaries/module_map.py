@@ -382,6 +382,9 @@ def svg(cards: Sequence[ModuleCard]) -> str:
     for publisher, subscriber, names in _event_edges(cards):
         if publisher not in boxes or subscriber not in boxes:
             continue
+        if publisher == subscriber:
+            parts.extend(_self_loop(boxes[publisher], names))
+            continue
         start_box, end_box = boxes[publisher], boxes[subscriber]
         start = _edge_end(start_box, (end_box.x, end_box.y))
         end = _edge_end(end_box, (start_box.x, start_box.y))
@@ -430,6 +433,23 @@ def _marker(name: str, colour: str) -> str:
         f'markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
         f'fill="{colour}"/></marker>'
     )
+
+
+def _self_loop(box: _Box, names: Sequence[str]) -> list[str]:
+    """Events a module publishes and handles itself: a loop off the box's right side, the
+    names beside it, one a line."""
+    right = box.x + box.width // 2
+    top, bottom = box.y - NODE_HEIGHT // 4, box.y + NODE_HEIGHT // 4
+    reach = right + 40
+    loop = (
+        f'<path d="M{right},{top} C{reach},{top - 24} {reach},{bottom + 24} {right + 2},{bottom}" '
+        f'fill="none" stroke="{EVENT_COLOUR}" stroke-width="1.5" stroke-dasharray="6 4" '
+        'marker-end="url(#event)"/>'
+    )
+    first = box.y - (len(names) - 1) * 13 // 2
+    return [loop] + [
+        _label(name, (reach, first + 13 * index), EVENT_COLOUR) for index, name in enumerate(names)
+    ]
 
 
 def _edge_end(box: _Box, towards: tuple[int, int]) -> tuple[int, int]:

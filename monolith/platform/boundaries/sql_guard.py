@@ -68,7 +68,9 @@ _DISPATCH_UID = "fleet-sql-guard"
 # Frames of these Python modules end the search for the issuer. A request is a boundary: the
 # view, and the code it calls, issue its statements, not whoever sent the request (a test
 # driving the admin with the test client, a module calling another over HTTP in-process).
-_REQUEST_HANDLERS = frozenset({"django.core.handlers.base"})
+# So is a commit: a callback it runs (transaction.on_commit) issues its own statements, not
+# the module whose transaction committed (the platform's outbox relay hook, for one).
+_REQUEST_HANDLERS = frozenset({"django.core.handlers.base", "django.db.backends.base.base"})
 _STOP = "\x00stop"
 _TABLES_CACHE_SIZE = 4096
 

@@ -6,10 +6,12 @@ both call the functions here, so tests and the demo exercise the worker's code p
 
 import dataclasses
 import logging
+import time
 import types
 import typing
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -17,23 +19,45 @@ from typing import Any, Protocol
 
 from django.apps import apps
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from monolith.platform import events
+from monolith.platform.outbox.order import (
+    After,
+    DeliveryWaits,
+    delivery_predecessors,
+    order_awaited,
+    order_max_wait_seconds,
+    order_poll_seconds,
+)
 from monolith.platform.registry import fleet_modules, module_atomic, module_database
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_SWEEP_AFTER_SECONDS = 5
+# Rows per relay transaction, and transactions per relay task before it hands over to a fresh
+# task (so one backlog does not hold a worker process for long).
+RELAY_BATCH = 500
+RELAY_BATCHES_PER_RUN = 20
 
 
 class Send(Protocol):
-    """Hands one delivery on: to Celery in the relay task, to a list in-process."""
+    """Hands one delivery on: to Celery in the relay task, to a list in-process.
+
+    ``after`` is the event the delivery must wait for (order per aggregate), if any.
+    """
 
     def __call__(
-        self, *, publisher: str, event_id: str, subscriber: str, name: str, payload: dict[str, Any]
+        self,
+        *,
+        publisher: str,
+        event_id: str,
+        subscriber: str,
+        name: str,
+        payload: dict[str, Any],
+        after: After | None = None,
     ) -> None: ...
 
 
@@ -65,16 +89,25 @@ def parked_table(label: str) -> Any:
     return _module_model(label, "ParkedDelivery")
 
 
-def outbox_modules() -> list[str]:
-    """The installed modules that have an outbox."""
+def _modules_with(model_name: str) -> list[str]:
     labels = []
     for config in fleet_modules():
         try:
-            config.get_model("Outbox")
+            config.get_model(model_name)
         except LookupError:
             continue
         labels.append(config.label)
     return labels
+
+
+def outbox_modules() -> list[str]:
+    """The installed modules that have an outbox."""
+    return _modules_with("Outbox")
+
+
+def inbox_modules() -> list[str]:
+    """The installed modules that have an inbox (and parked deliveries): the subscribers."""
+    return _modules_with("Inbox")
 
 
 # --- events as stored ----------------------------------------------------------------------
@@ -84,11 +117,19 @@ def _publisher_of(event_name: str) -> str:
     return event_name.split(".", 1)[0]
 
 
-def _aggregate_id(event: events.DomainEvent) -> str:
-    field = getattr(type(event), "aggregate_field", None)
+def aggregate_field_of(event_type: type[events.DomainEvent]) -> str | None:
+    """The field naming what events of ``event_type`` are about (their order is kept per
+    value of it): ``aggregate_field``, or by convention the first ``<thing>_id`` field."""
+    field = getattr(event_type, "aggregate_field", None)
     if field is None:
-        # By convention the first "<thing>_id" field names what the event is about.
-        field = next((f.name for f in dataclasses.fields(event) if f.name.endswith("_id")), None)
+        field = next(
+            (f.name for f in dataclasses.fields(event_type) if f.name.endswith("_id")), None
+        )
+    return field
+
+
+def _aggregate_id(event: events.DomainEvent) -> str:
+    field = aggregate_field_of(type(event))
     return str(getattr(event, field)) if field else ""
 
 
@@ -109,14 +150,26 @@ def _parse(kind: Any, value: Any) -> Any:
     return value
 
 
+_field_types_seen: dict[type[events.DomainEvent], tuple[tuple[str, Any], ...]] = {}
+
+
+def _field_types(event_type: type[events.DomainEvent]) -> tuple[tuple[str, Any], ...]:
+    # Resolving the annotations took half of a delivery's own CPU time when done every time.
+    found = _field_types_seen.get(event_type)
+    if found is None:
+        hints = typing.get_type_hints(event_type)
+        found = tuple((f.name, hints.get(f.name)) for f in dataclasses.fields(event_type))
+        _field_types_seen[event_type] = found
+    return found
+
+
 def event_from_payload(name: str, payload: dict[str, Any]) -> events.DomainEvent:
     """Rebuild the event a payload was made from (``DomainEvent.payload()``'s inverse)."""
     event_type = events.event_type_named(name)
-    hints = typing.get_type_hints(event_type)
     values = {
-        field.name: _parse(hints.get(field.name), payload[field.name])
-        for field in dataclasses.fields(event_type)
-        if field.name in payload
+        field: _parse(kind, payload[field])
+        for field, kind in _field_types(event_type)
+        if field in payload
     }
     return event_type(**values)
 
@@ -141,17 +194,88 @@ def outbox_write(event: events.DomainEvent) -> uuid.UUID:
         )
     )
     # robust: the row is committed whatever happens to the broker; the sweep relays it later.
-    transaction.on_commit(partial(relay_after_commit, publisher), using=database, robust=True)
+    transaction.on_commit(
+        partial(relay_after_commit, publisher, written=(message.occurred_at, message.id)),
+        using=database,
+        robust=True,
+    )
     return message.id
 
 
-def relay_after_commit(publisher: str) -> None:
-    """Queue the relay for ``publisher`` (a setting turns this off; the sweep still runs)."""
+def relay_after_commit(
+    publisher: str, *, written: tuple[datetime, uuid.UUID] | None = None
+) -> None:
+    """Queue the relay for ``publisher`` once a transaction that wrote to its outbox commits,
+    unless a relay already has to take the row ``written`` (its occurred_at and id) too.
+
+    A setting turns this off; the sweep still runs. It never raises: the transaction has
+    committed, and a relay that cannot be queued now (broker or database unreachable) is the
+    sweep's to make up for.
+    """
     if not getattr(settings, "FLEET_OUTBOX_RELAY_AFTER_COMMIT", True):
         return
     from monolith.platform.tasks import outbox_relay
 
-    outbox_relay.delay(publisher)
+    try:
+        if written is not None and _relay_covers(publisher, *written):
+            return
+        outbox_relay.delay(publisher)
+    except Exception as exc:
+        logger.warning(
+            "outbox %s: relay not queued after commit (%s); the sweep will relay it",
+            publisher,
+            exc,
+            extra={"publisher": publisher},
+        )
+
+
+# Whether a relay already has to take a row just committed, so none need be queued for it:
+# - a relay is running (it holds the lock: the try-lock fails). After its last batch, once
+#   the lock is released, it looks again and leaves what it finds to a fresh relay task:
+#   whatever committed while it held the lock is taken;
+# - or an older row is still waiting, while no relay runs: the relay that row's commit queued
+#   (or relied on, down to an older row whose commit queued one) has not finished, so it
+#   reads after this commit. Only rows younger than the sweep's age count: a row waiting
+#   longer probably lost its relay (the broker was down), and the sweep is not waited for.
+# Under a stream of commits this queues a relay per idle spell instead of one per commit
+# (docs/performance.md). In autocommit the try-lock is released when the statement ends;
+# relays wait for the lock rather than skip, so they lose nothing to it.
+_RELAY_COVERS_SQL = """
+SELECT NOT pg_try_advisory_xact_lock(%s, hashtext(%s)) OR EXISTS (
+    SELECT 1 FROM {table}
+    WHERE relayed_at IS NULL AND occurred_at > %s AND (occurred_at, id) < (%s, %s)
+)
+"""
+
+
+def _relay_covers(publisher: str, occurred_at: datetime, event_id: uuid.UUID) -> bool:
+    database = module_database(publisher)
+    connection = connections[database]
+    table = outbox_table(publisher)._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RELAY_COVERS_SQL.format(table=connection.ops.quote_name(table)),
+            [_RELAY_LOCK_CLASS, table, _sweep_cutoff(), occurred_at, event_id],
+        )
+        return bool(cursor.fetchone()[0])
+
+
+def _sweep_cutoff() -> datetime:
+    """Rows that occurred before this have waited long enough for the sweep to relay them."""
+    age = getattr(settings, "FLEET_OUTBOX_SWEEP_AFTER_SECONDS", DEFAULT_SWEEP_AFTER_SECONDS)
+    return timezone.now() - timedelta(seconds=age)
+
+
+def _waiting(publisher: str, *, older_than: datetime | None = None) -> bool:
+    """Whether any of ``publisher``'s rows waits for the relay (older than ``older_than``)."""
+    rows = (
+        outbox_table(publisher)
+        .objects.using(module_database(publisher))
+        .filter(relayed_at__isnull=True)
+    )
+    if older_than is not None:
+        rows = rows.filter(occurred_at__lt=older_than)
+    return bool(rows.exists())
 
 
 def outbox_published(
@@ -167,76 +291,189 @@ def outbox_published(
 # --- relaying ------------------------------------------------------------------------------
 
 
-def outbox_relay_run(
-    publisher: str, *, send: Send, older_than: datetime | None = None, limit: int = 500
-) -> int:
+def outbox_relay_run(publisher: str, *, send: Send, limit: int = RELAY_BATCH) -> int:
     """Hand ``publisher``'s unrelayed messages to ``send``, once per subscriber, and mark them.
 
-    Concurrent relays skip each other's rows. A crash after sending but before the commit
-    relays the rows again: delivery is at least once, and inboxes make it effectively once.
+    Relays of one outbox take turns (``_relay_lock``). A crash after sending but before the
+    commit relays the rows again: delivery is at least once, and inboxes make it effectively
+    once. Each delivery carries the event it must wait for (order per aggregate, ``order``).
     """
     database = module_database(publisher)
     table = outbox_table(publisher)
     with transaction.atomic(using=database):
+        _relay_lock(table, database)
         waiting = (
             table.objects.using(database)
             .select_for_update(skip_locked=True)
             .filter(relayed_at__isnull=True)
-            .order_by("occurred_at")
+            .order_by("occurred_at", "id")
         )
-        if older_than is not None:
-            waiting = waiting.filter(occurred_at__lt=older_than)
         messages = list(waiting[:limit])
+        if not messages:
+            return 0
+        subscribers = _subscribers_by_name(publisher, messages)
+        afters = delivery_predecessors(
+            publisher, messages, subscribers, table=table, database=database
+        )
         for message in messages:
-            try:
-                event_type = events.event_type_named(message.name)
-            except LookupError:
-                logger.error("outbox %s: unknown event %s", publisher, message.name)
-                continue
-            for subscriber in events.subscribers_of(event_type):
+            event_id = str(message.id)
+            for subscriber in subscribers.get(message.name, ()):
                 send(
                     publisher=publisher,
-                    event_id=str(message.id),
+                    event_id=event_id,
                     subscriber=subscriber,
                     name=message.name,
                     payload=message.payload,
+                    after=afters.get((event_id, subscriber)),
                 )
         relayed = [message.pk for message in messages]
         table.objects.using(database).filter(pk__in=relayed).update(relayed_at=timezone.now())
     return len(messages)
 
 
-def outbox_sweep_run(*, send: Send, modules: Iterable[str] | None = None) -> int:
-    """Relay what the after-commit relay missed (broker down, process killed), everywhere."""
-    age = getattr(settings, "FLEET_OUTBOX_SWEEP_AFTER_SECONDS", DEFAULT_SWEEP_AFTER_SECONDS)
-    cutoff = timezone.now() - timedelta(seconds=age)
-    return sum(
-        outbox_relay_run(label, send=send, older_than=cutoff)
-        for label in (modules if modules is not None else outbox_modules())
-    )
+# Advisory lock class for "relaying this outbox" (the other key is the table's name hash).
+_RELAY_LOCK_CLASS = 0x0B0C
+
+
+def _relay_lock(table: Any, database: str) -> None:
+    """Relays of one outbox take turns, each for its one transaction (a batch: milliseconds).
+
+    Each relay sends its batch before it commits, so the next relay's batch reaches the broker
+    after it: deliveries enter the queue in the outbox's order. Side by side, two relays of a
+    backlog interleaved their batches and made a delivery from the second wait for its
+    predecessor far back in the queue, polling (docs/performance.md).
+    """
+    with connections[database].cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+            [_RELAY_LOCK_CLASS, table._meta.db_table],
+        )
+
+
+def _subscribers_by_name(publisher: str, messages: Iterable[Any]) -> dict[str, list[str]]:
+    """The subscribers of each event name among ``messages`` (none for an unknown name)."""
+    subscribers: dict[str, list[str]] = {}
+    for message in messages:
+        if message.name in subscribers:
+            continue
+        try:
+            event_type = events.event_type_named(message.name)
+        except LookupError:
+            logger.error("outbox %s: unknown event %s", publisher, message.name)
+            subscribers[message.name] = []
+            continue
+        subscribers[message.name] = events.subscribers_of(event_type)
+    return subscribers
+
+
+def outbox_relay_drain(
+    publisher: str, *, send: Send, limit: int = RELAY_BATCH, batches: int = RELAY_BATCHES_PER_RUN
+) -> tuple[int, bool]:
+    """Relay full batches one after another (each its own transaction), up to ``batches``:
+    (rows relayed, whether rows are still waiting, for a relay task of their own).
+
+    After the last batch, with the lock released, it looks once more: a commit made while
+    the lock was held queued no relay and counts on this one (``_relay_covers``). What it
+    finds is left to a fresh task rather than relayed here at once: under a stream of
+    commits that gathers them into one batch per turn of the queue, instead of a relay that
+    keeps a worker process polling.
+    """
+    total = 0
+    for _ in range(batches):
+        relayed = outbox_relay_run(publisher, send=send, limit=limit)
+        total += relayed
+        if relayed < limit:
+            return total, _waiting(publisher)
+    return total, True
+
+
+def outbox_sweep_run(*, send: Send, modules: Iterable[str] | None = None) -> dict[str, bool]:
+    """Relay what the after-commit relay missed (broker down, process killed), everywhere:
+    each outbox with a row waiting longer than ``FLEET_OUTBOX_SWEEP_AFTER_SECONDS`` is drained.
+    Returns, per outbox drained, whether rows are still waiting (for a relay task)."""
+    cutoff = _sweep_cutoff()
+    drained = {}
+    for label in modules if modules is not None else outbox_modules():
+        if _waiting(label, older_than=cutoff):
+            drained[label] = outbox_relay_drain(label, send=send)[1]
+    return drained
 
 
 # --- delivering ----------------------------------------------------------------------------
 
 
 def event_deliver(
-    *, publisher: str, event_id: str, subscriber: str, name: str, payload: dict[str, Any]
+    *,
+    publisher: str,
+    event_id: str,
+    subscriber: str,
+    name: str,
+    payload: dict[str, Any],
+    after: After | None = None,
 ) -> bool:
     """Run ``subscriber``'s handler for the event once: False if its inbox says it already did.
 
     The handler's effect and the inbox row commit together in the subscriber's transaction.
+    With ``after`` (the aggregate's previous event for this subscriber), raises
+    ``DeliveryWaits`` until the inbox holds that one, so an aggregate's events are handled in
+    the order they were published.
     """
     event = event_from_payload(name, payload)
     handler = events.handler_of(type(event), subscriber)
     inbox = inbox_table(subscriber)
     database = module_database(subscriber)
+    awaited = order_awaited(after)
     with module_atomic(subscriber):
-        if inbox.objects.using(database).filter(event_id=event_id, subscriber=subscriber).exists():
+        # The inbox row first: a redelivery finds it and stops here, and a concurrent
+        # duplicate waits on its unique key until this transaction ends, then stops too.
+        claimed, predecessor_processed = _inbox_claim(
+            inbox, database, event_id=event_id, subscriber=subscriber, awaited=awaited
+        )
+        if not claimed:
             return False
+        if after and awaited and not predecessor_processed:
+            # Rolls back the claim: the delivery comes again once its predecessor is in.
+            raise DeliveryWaits(
+                subscriber=subscriber, after=after, parked=_parked(subscriber, awaited)
+            )
         handler(event)
-        # A concurrent duplicate fails here on the unique constraint and rolls back its effect.
-        inbox.objects.using(database).create(event_id=event_id, subscriber=subscriber)
     return True
+
+
+# One statement, one round trip: claim the inbox row (INSERT ... ON CONFLICT DO NOTHING, which
+# has no ORM spelling that says whether a row went in) and look for the predecessor's.
+_INBOX_CLAIM_SQL = """
+WITH claim AS (
+    INSERT INTO {table} (event_id, subscriber, processed_at) VALUES (%s, %s, %s)
+    ON CONFLICT (event_id, subscriber) DO NOTHING
+    RETURNING id
+)
+SELECT
+    EXISTS (SELECT 1 FROM claim),
+    EXISTS (SELECT 1 FROM {table} WHERE event_id = %s AND subscriber = %s)
+"""
+
+
+def _inbox_claim(
+    inbox: Any, database: str, *, event_id: str, subscriber: str, awaited: str | None
+) -> tuple[bool, bool]:
+    """Write the inbox row for ``event_id``: (whether it went in, False if it was there
+    already; whether the inbox holds ``awaited``)."""
+    connection = connections[database]
+    sql = _INBOX_CLAIM_SQL.format(table=connection.ops.quote_name(inbox._meta.db_table))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                uuid.UUID(event_id),
+                subscriber,
+                timezone.now(),
+                uuid.UUID(awaited) if awaited else None,
+                subscriber,
+            ],
+        )
+        claimed, processed = cursor.fetchone()
+    return bool(claimed), bool(processed)
 
 
 def delivery_max_attempts() -> int:
@@ -250,6 +487,29 @@ def delivery_backoff_seconds(attempt: int) -> int:
     return int(min(cap, 2 ** max(attempt - 1, 0)))
 
 
+def _parked(subscriber: str, event_id: str) -> bool:
+    """Whether the delivery of ``event_id`` to ``subscriber`` is parked and not retried."""
+    return (
+        parked_table(subscriber)
+        .objects.using(module_database(subscriber))
+        .filter(event_id=event_id, subscriber=subscriber, retried_at__isnull=True)
+        .exists()
+    )
+
+
+def delivery_wait(waits: DeliveryWaits, *, waiting_since: float) -> float | None:
+    """Seconds until a waiting delivery looks again, or None: park it now.
+
+    It is parked at once when its predecessor is parked (nothing will change until staff
+    retry that one), and once it has waited ``FLEET_EVENT_ORDER_MAX_WAIT_SECONDS``.
+    ``waiting_since`` is the epoch time of its first wait.
+    """
+    waited = max(0.0, time.time() - waiting_since)
+    if waits.parked or waited >= order_max_wait_seconds():
+        return None
+    return order_poll_seconds(waited)
+
+
 def delivery_park(
     *,
     publisher: str,
@@ -259,6 +519,7 @@ def delivery_park(
     payload: dict[str, Any],
     attempts: int,
     error: BaseException,
+    after: After | None = None,
 ) -> Any:
     """Record a delivery that failed ``attempts`` times, in the subscriber's database."""
     parked, _ = (
@@ -290,17 +551,86 @@ def delivery_park(
     return parked
 
 
+def _deliver_args(
+    publisher: str, event_id: str, subscriber: str, name: str, payload: dict[str, Any]
+) -> tuple[Any, ...]:
+    return (publisher, event_id, subscriber, name, payload)
+
+
 def delivery_send(
-    *, publisher: str, event_id: str, subscriber: str, name: str, payload: dict[str, Any]
+    *,
+    publisher: str,
+    event_id: str,
+    subscriber: str,
+    name: str,
+    payload: dict[str, Any],
+    after: After | None = None,
 ) -> None:
     """Queue one delivery as a ``platform.deliver`` task."""
     from monolith.platform.tasks import deliver
 
-    deliver.delay(publisher, event_id, subscriber, name, payload)
+    # Without a predecessor the message is exactly what workers before order per aggregate
+    # understood.
+    deliver.apply_async(
+        _deliver_args(publisher, event_id, subscriber, name, payload),
+        {"after": after} if after else None,
+    )
+
+
+@contextmanager
+def delivery_sender() -> Iterator[Send]:
+    """A ``send`` that queues ``platform.deliver`` tasks through one broker producer.
+
+    A relay batch sends hundreds of messages: one connection and channel for all of them
+    instead of one checkout of the pool per message.
+    """
+    from monolith.platform.tasks import deliver
+
+    with deliver.app.producer_or_acquire() as producer:
+
+        def send(
+            *,
+            publisher: str,
+            event_id: str,
+            subscriber: str,
+            name: str,
+            payload: dict[str, Any],
+            after: After | None = None,
+        ) -> None:
+            deliver.apply_async(
+                _deliver_args(publisher, event_id, subscriber, name, payload),
+                {"after": after} if after else None,
+                producer=producer,
+            )
+
+        yield send
+
+
+def delivery_predecessor(*, publisher: str, event_id: str, subscriber: str) -> After | None:
+    """The event a delivery of ``event_id`` must wait for, read from the publisher's outbox.
+
+    None when the outbox row is gone (pruned) or the publisher is not installed here.
+    """
+    try:
+        table = outbox_table(publisher)
+    except LookupError:
+        return None
+    database = module_database(publisher)
+    message = table.objects.using(database).filter(pk=event_id).first()
+    if message is None:
+        return None
+    afters = delivery_predecessors(
+        publisher, [message], {message.name: [subscriber]}, table=table, database=database
+    )
+    return afters.get((str(message.id), subscriber))
 
 
 def parked_deliveries_retry(subscriber: str, parked: Iterable[Any]) -> int:
-    """Send parked deliveries again (with fresh attempts) once this transaction commits."""
+    """Send parked deliveries again (with fresh attempts) once this transaction commits.
+
+    Each keeps its place in its aggregate's order: its predecessor is looked up again, so
+    parked deliveries of one aggregate retried together are handled oldest first.
+    """
     database = module_database(subscriber)
     count = 0
     with module_atomic(subscriber):
@@ -315,6 +645,11 @@ def parked_deliveries_retry(subscriber: str, parked: Iterable[Any]) -> int:
                     subscriber=row.subscriber,
                     name=row.event_name,
                     payload=row.payload,
+                    after=delivery_predecessor(
+                        publisher=row.publisher,
+                        event_id=str(row.event_id),
+                        subscriber=row.subscriber,
+                    ),
                 ),
                 using=database,
             )
@@ -326,7 +661,10 @@ def outbox_deliver_pending(modules: Iterable[str] | None = None) -> int:
     """Relay and deliver every waiting message now, in this process (tests, the demo).
 
     The same relay and delivery functions as the worker's tasks; a failing handler raises
-    here instead of being retried. Returns how many deliveries had an effect.
+    here instead of being retried. Deliveries run in relay order, which keeps each
+    aggregate's order; one whose predecessor was relayed elsewhere and is still not processed
+    is tried again after the others, and raises ``DeliveryWaits`` if that changes nothing.
+    Returns how many deliveries had an effect.
     """
     labels = list(modules) if modules is not None else outbox_modules()
     delivered = 0
@@ -338,8 +676,17 @@ def outbox_deliver_pending(modules: Iterable[str] | None = None) -> int:
     while True:
         queued.clear()
         relayed = sum(outbox_relay_run(label, send=collect) for label in labels)
-        for delivery in list(queued):
-            delivered += event_deliver(**delivery)
+        waiting = list(queued)
+        while waiting:
+            blocked: list[tuple[dict[str, Any], DeliveryWaits]] = []
+            for delivery in waiting:
+                try:
+                    delivered += event_deliver(**delivery)
+                except DeliveryWaits as waits:
+                    blocked.append((delivery, waits))
+            if len(blocked) == len(waiting):
+                raise blocked[0][1]
+            waiting = [delivery for delivery, _ in blocked]
         # A handler may publish in turn; stop once nothing new was waiting.
         if not relayed:
             return delivered

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from modules.billing import api as billing_api
 from modules.trips import api as trips_api
+from modules.users import api as users_api
 from modules.vehicles import api as vehicles_api
 
 _serials: Iterator[int] = itertools.count(1)
@@ -26,9 +27,18 @@ def tariff_ensure() -> None:
 
 
 def trip_complete_for(rider: Any) -> UUID:
-    """Register a vehicle, then request, start and complete a trip for ``rider``."""
+    """Register a vehicle, then book, start and complete a trip for ``rider``.
+
+    The rider is first given the credit the booking holds, as a paid top-up would.
+    """
+    serial = next(_serials)
+    users_api.credit_top_up(
+        rider_id=rider.id,
+        amount=trips_api.booking_credit_amount(),
+        reference=f"outbox-tests-booking-{serial}",
+    )
     vehicles_api.vehicle_register(
-        vin=vehicles_api.vin_complete(f"1M8GDM9A0KP{next(_serials) + 500000:06d}"),
+        vin=vehicles_api.vin_complete(f"1M8GDM9A0KP{serial + 500000:06d}"),
         make="Zoox",
         model="Robotaxi",
         seats=4,

@@ -94,14 +94,16 @@ def test_list_describes_each_real_module() -> None:
         "billing (modules.billing)",
     ]
     trips = blocks["trips (modules.trips)"]
-    assert "depends on:    vehicles (api), users (api)" in trips
+    assert "depends on:    vehicles (api, events), users (api)" in trips
     assert "trips_trip" in trips
     assert "trip_request" in trips
     assert "TripSummary" not in trips  # DTOs are not functions
-    assert "publishes:     trips.TripCompleted v1 -> billing" in trips
+    assert "trips.TripCompleted v1 -> billing" in trips
+    assert "trips.TripCancelled v1 -> billing" in trips
     billing = blocks["billing (modules.billing)"]
-    assert "depends on:    trips (events), users (api)" in billing
-    assert "consumes:      trips.TripCompleted v1 from trips" in billing
+    assert "depends on:    trips (api, events), users (api)" in billing
+    assert "trips.TripCompleted v1 from trips" in billing
+    assert "consumes:      billing.InvoiceIssued v1 from billing" in billing
     assert "billing.InvoiceIssued v1 -> " in billing
     assert "depends on:    nothing" in blocks["vehicles (modules.vehicles)"]
 

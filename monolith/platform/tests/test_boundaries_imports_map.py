@@ -39,11 +39,17 @@ def test_mermaid_has_declared_dependencies_and_event_edges() -> None:
     text = module_map.mermaid(module_map.module_cards())
     lines = text.splitlines()
     assert lines[0] == "graph TD"
-    assert '    trips -->|"api"| vehicles' in lines
+    assert '    trips -->|"api, events"| vehicles' in lines
     assert '    trips -->|"api"| users' in lines
-    assert '    billing -->|"events"| trips' in lines
+    assert '    billing -->|"api, events"| trips' in lines
     assert '    billing -->|"api"| users' in lines
-    assert '    trips -.->|"TripCompleted v1"| billing' in lines
+    assert (
+        '    trips -.->|"TripCancelled v1<br/>TripCompleted v1<br/>TripInterrupted v1"| billing'
+        in lines
+    )
+    assert '    vehicles -.->|"VehicleWentOffline v1"| trips' in lines
+    # A module handling its own events: billing's payment steps.
+    assert any(line.startswith('    billing -.->|"InvoiceIssued v1<br/>') for line in lines)
     dependency_edges = [line for line in lines if "-->" in line]
     declared = sum(len(card.depends_on) for card in module_map.module_cards())
     assert len(dependency_edges) == declared
@@ -94,7 +100,13 @@ def test_svg_is_well_formed_deterministic_and_layered() -> None:
     dashed = [p for p in root.findall(f"{SVG}path") if p.get("stroke-dasharray")]
     assert len(dashed) == len(publishers_to_subscribers)
     labels = {text.text for text in root.iter(f"{SVG}text")}
-    assert {"api", "events", "TripCompleted v1"} <= labels
+    assert {
+        "api",
+        "api, events",
+        "TripCancelled v1, TripCompleted v1, TripInterrupted v1",
+    } <= labels
+    # Events billing handles itself loop off its box, one name a line.
+    assert {"InvoiceIssued v1", "InvoicePaid v1", "InvoicePaymentFailed v1"} <= labels
 
 
 def test_fixture_map_shows_a_cycle_without_failing() -> None:

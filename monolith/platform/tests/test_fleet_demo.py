@@ -100,3 +100,22 @@ def test_demo_with_no_vehicles_says_so_instead_of_failing() -> None:
     err = StringIO()
     call_command("fleet_demo", "--vehicles", "0", "--riders", "1", stdout=StringIO(), stderr=err)
     assert "No vehicle is available" in err.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_tops_riders_up_when_their_bookings_need_more_credit(settings: Any) -> None:
+    """Each booking holds credit: six trips need more than the welcome credit, topped up once."""
+    settings.FLEET_BOOKING_CREDIT_HOLD = Decimal("20.00")
+    demo = ["--vehicles", "10", "--riders", "1", "--trips-per-rider", "6"]
+
+    call_command("fleet_demo", *demo, stdout=StringIO())
+
+    rider = users_api.rider_find_by_username(username="rider01")
+    assert rider is not None
+    trips = trips_api.trip_list_for_rider(rider_id=rider.id)
+    assert [trip.status for trip in trips] == ["completed"] * 6
+    wallet = users_api.wallet_get(rider_id=rider.id)
+    out = StringIO()
+    call_command("fleet_demo", *demo, stdout=out)
+    assert "0 trips completed" in out.getvalue()
+    assert users_api.wallet_get(rider_id=rider.id) == wallet

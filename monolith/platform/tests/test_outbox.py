@@ -1,10 +1,13 @@
 """The outbox in one process: publish, relay, sweep, deliver once, park, retry from the admin."""
 
+import threading
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connections
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -14,6 +17,7 @@ from modules.trips.events import TripCompleted
 from modules.trips.models import Outbox as TripsOutbox
 from monolith.platform.access import Role
 from monolith.platform.outbox import machinery
+from monolith.platform.registry import module_atomic
 from monolith.platform.tests.outbox_support import tariff_ensure, trip_complete_for
 
 pytestmark = pytest.mark.django_db
@@ -59,10 +63,11 @@ def test_sweep_relays_only_what_waited_long_enough(rider: Any, settings: Any) ->
     trip_complete_for(rider)
     settings.FLEET_OUTBOX_SWEEP_AFTER_SECONDS = 60
     sent = Sent()
-    assert machinery.outbox_sweep_run(send=sent) == 0
+    assert machinery.outbox_sweep_run(send=sent) == {}
+    assert sent.deliveries == []
 
     TripsOutbox.objects.update(occurred_at=timezone.now() - timedelta(minutes=2))
-    assert machinery.outbox_sweep_run(send=sent) >= 1
+    assert machinery.outbox_sweep_run(send=sent)["trips"] is False  # drained: nothing more
     assert [d["subscriber"] for d in sent.deliveries] == ["billing"]
     assert TripsOutbox.objects.filter(relayed_at__isnull=True).count() == 0
 
@@ -76,7 +81,8 @@ def test_deliver_events_invoices_the_completed_trip_once(
 
     assert deliver_events() >= 1
     assert Invoice.objects.filter(trip_id=trip_id).count() == 1
-    assert Inbox.objects.filter(subscriber="billing").count() == 1
+    completed = TripsOutbox.objects.get(name=TripCompleted.name)
+    assert Inbox.objects.filter(subscriber="billing", event_id=completed.id).count() == 1
     # Nothing left to deliver.
     assert deliver_events() == 0
 
@@ -170,7 +176,9 @@ def test_retrying_parked_deliveries_needs_the_retry_permission(
     machinery.outbox_relay_run("trips", send=sent)
     parked = machinery.delivery_park(**sent.deliveries[0], attempts=5, error=ValueError("boom"))
     viewer = make_user("viewer-vic", is_staff=True)
-    viewer.user_permissions.add(Permission.objects.get(codename="view_parkeddelivery"))
+    viewer.user_permissions.add(
+        Permission.objects.get(codename="view_parkeddelivery", content_type__app_label="billing")
+    )
     client = Client()
     client.force_login(viewer)
     url = reverse("admin:billing_parkeddelivery_changelist")
@@ -179,3 +187,173 @@ def test_retrying_parked_deliveries_needs_the_retry_permission(
     client.post(url, {"action": "deliveries_retry", "_selected_action": [parked.pk]})
     parked.refresh_from_db()
     assert parked.retried_at is None
+
+
+@pytest.fixture
+def relays_queued(monkeypatch: pytest.MonkeyPatch, settings: Any) -> list[str]:
+    """The relay tasks queued after commits (recorded here instead of sent)."""
+    from monolith.platform.tasks import outbox_relay
+
+    settings.FLEET_OUTBOX_RELAY_AFTER_COMMIT = True
+    queued: list[str] = []
+    monkeypatch.setattr(outbox_relay, "delay", queued.append)
+    return queued
+
+
+def _status_changed() -> None:
+    from modules.vehicles.events import VehicleStatusChanged
+    from monolith.platform.events import publish
+
+    with module_atomic("vehicles"):
+        publish(
+            VehicleStatusChanged(
+                vehicle_id=uuid.uuid4(),
+                from_status="available",
+                to_status="maintenance",
+                reason="test",
+                changed_at=timezone.now(),
+            )
+        )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_commit_queues_a_relay_only_when_none_has_to_take_its_row(
+    relays_queued: list[str],
+) -> None:
+    from modules.vehicles.models import Outbox as VehiclesOutbox
+
+    _status_changed()
+    assert relays_queued == ["vehicles"]
+    # The first row still waits: the relay queued for it has not run, and will take these.
+    _status_changed()
+    _status_changed()
+    assert relays_queued == ["vehicles"]
+
+    # Once they are relayed, the next commit needs a relay of its own.
+    assert machinery.outbox_relay_drain("vehicles", send=Sent()) == (3, False)
+    _status_changed()
+    assert relays_queued == ["vehicles", "vehicles"]
+    assert VehiclesOutbox.objects.filter(relayed_at__isnull=True).count() == 1
+
+
+def _relay_holding_the_lock(holding: threading.Event, release: threading.Event) -> None:
+    """A relay in the middle of its transaction, in a connection of its own."""
+    try:
+        with module_atomic("vehicles"):
+            machinery._relay_lock(machinery.outbox_table("vehicles"), "default")
+            holding.set()
+            release.wait(timeout=10)
+    finally:
+        connections.close_all()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_commit_during_a_relay_is_left_to_that_relay(relays_queued: list[str]) -> None:
+    """The running relay looks again once it lets go of the lock, and takes the row."""
+    holding, release = threading.Event(), threading.Event()
+    relay = threading.Thread(target=_relay_holding_the_lock, args=(holding, release))
+    relay.start()
+    try:
+        assert holding.wait(timeout=10)
+        _status_changed()
+    finally:
+        release.set()
+        relay.join(timeout=10)
+    assert relays_queued == []
+
+    # What a relay does after its last batch: look again, and relay what it finds.
+    sent = Sent()
+    assert machinery.outbox_relay_drain("vehicles", send=sent) == (1, False)
+    assert machinery.outbox_relay_drain("vehicles", send=sent) == (0, False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_relay_drains_the_backlog_and_hands_over_when_its_budget_ends() -> None:
+    for _ in range(5):
+        _status_changed()
+    sent = Sent()
+    assert machinery.outbox_relay_drain("vehicles", send=sent, limit=2, batches=2) == (4, True)
+    assert machinery.outbox_relay_drain("vehicles", send=sent, limit=2, batches=2) == (1, False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_waiting_longer_than_the_sweep_age_is_not_counted_on(
+    relays_queued: list[str], settings: Any
+) -> None:
+    """Its relay was probably lost (the broker was down): the next commit queues one."""
+    from modules.vehicles.models import Outbox as VehiclesOutbox
+
+    settings.FLEET_OUTBOX_SWEEP_AFTER_SECONDS = 5
+    _status_changed()
+    VehiclesOutbox.objects.update(occurred_at=timezone.now() - timedelta(minutes=1))
+    _status_changed()
+    assert relays_queued == ["vehicles", "vehicles"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_relay_that_cannot_be_queued_leaves_the_commit_alone(
+    monkeypatch: pytest.MonkeyPatch, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from kombu.exceptions import OperationalError
+
+    from modules.vehicles.models import Outbox as VehiclesOutbox
+    from monolith.platform.tasks import outbox_relay
+
+    def broker_down(*args: Any) -> None:
+        raise OperationalError("Error 111 connecting to the broker. Connection refused.")
+
+    settings.FLEET_OUTBOX_RELAY_AFTER_COMMIT = True
+    monkeypatch.setattr(outbox_relay, "delay", broker_down)
+
+    _status_changed()  # does not raise: the transaction has committed
+
+    assert VehiclesOutbox.objects.filter(relayed_at__isnull=True).count() == 1
+    assert "relay not queued after commit" in caplog.text
+    assert "the sweep will relay it" in caplog.text
+
+
+def test_events_list_shows_every_event_type_with_its_publisher_and_subscribers() -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from monolith.platform.boundaries.module_map import module_cards
+
+    out = StringIO()
+    call_command("events", "list", stdout=out)
+    text = out.getvalue()
+
+    assert "trips.TripCompleted v1\n" in text
+    block = text.split("trips.TripCompleted v1\n", 1)[1].split("\n\n", 1)[0]
+    assert "  publisher:   trips" in block
+    assert "billing" in block.split("subscribers:", 1)[1].splitlines()[0]
+    assert "  aggregate:   trip_id" in block
+    assert "trip_id: UUID" in block
+    assert "distance_km: Decimal" in block
+    # The same registry as `manage.py modules`: every event type a module publishes, once.
+    published = [event.name for card in module_cards(imports=()) for event in card.publishes]
+    headings = [line.split(" v")[0] for line in text.splitlines() if line and line[0] != " "]
+    assert headings[:-1] == sorted(published)
+    assert headings[-1].startswith(f"{len(published)} event types, ")
+
+
+def test_events_parked_lists_parked_deliveries_in_every_subscriber(rider: Any) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    trip_complete_for(rider)
+    sent = Sent()
+    machinery.outbox_relay_run("trips", send=sent)
+    (delivery,) = [d for d in sent.deliveries if d["subscriber"] == "billing"]
+    machinery.delivery_park(**delivery, attempts=5, error=ValueError("no tariff\nsecond line"))
+
+    out = StringIO()
+    call_command("events", "parked", stdout=out)
+    lines = out.getvalue().splitlines()
+
+    assert lines[0].startswith(
+        f"billing: trips.TripCompleted {delivery['event_id']} from trips, 5 attempts, parked "
+    )
+    assert lines[1] == "    ValueError: no tariff"
+    assert lines[-1].startswith("1 parked deliveries, 1 not retried")

@@ -105,4 +105,4 @@ def test_a_failing_delivery_is_parked_and_the_admin_retry_delivers_it(
     _wait(lambda: Invoice.objects.filter(trip_id=trip_id).exists(), "the retry", worker)
     parked.refresh_from_db()
     assert parked.retried_at is not None
-    assert Inbox.objects.filter(subscriber="billing").count() == 1
+    assert Inbox.objects.filter(subscriber="billing", event_id=parked.event_id).count() == 1

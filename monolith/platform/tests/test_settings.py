@@ -43,9 +43,25 @@ def test_production_refuses_debug() -> None:
     assert "DEBUG must be off in production" in result.stderr
 
 
+def test_production_refuses_a_missing_or_short_internal_token_secret() -> None:
+    for value in ("", "too-short"):
+        result = _manage(
+            "check", SECRET_KEY=secrets.token_urlsafe(64), FLEET_INTERNAL_TOKEN_SECRET=value
+        )
+        assert result.returncode != 0
+        assert "Set FLEET_INTERNAL_TOKEN_SECRET to the secret the deployables share" in (
+            result.stderr
+        )
+
+
 def test_production_passes_check_deploy_with_a_real_secret() -> None:
     result = _manage(
-        "check", "--deploy", "--fail-level", "WARNING", SECRET_KEY=secrets.token_urlsafe(64)
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        FLEET_INTERNAL_TOKEN_SECRET=secrets.token_urlsafe(48),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout

@@ -1,5 +1,8 @@
 """Load a demo fleet: vehicles, riders, staff, tariffs, completed trips with their invoices.
 
+Riders get welcome credit, and more when a booking would need it: booking a trip holds some
+of the rider's credit (``trips.api.booking_credit_amount``).
+
 Everything goes through the modules' front doors (``api.py``), so the demo obeys the same
 rules as real traffic. Running it again changes nothing: every step looks for what it would
 create first. Random choices come from a fixed seed, so every machine gets the same fleet.
@@ -194,9 +197,10 @@ class Command(BaseCommand):
                 continue  # someone is riding right now; the demo leaves them be
             history = trips_api.trip_list_for_rider(rider_id=rider.id, limit=200)
             done = sum(1 for trip in history if trip.status == "completed")
-            for _ in range(done, each):
+            for ordinal in range(done + 1, each + 1):
                 origin = _near_city(rng, spread=0.05)
                 destination = _near_city(rng, spread=0.05)
+                self._booking_credit_ensure(rider, ordinal)
                 with transaction.atomic():
                     try:
                         trip = trips_api.trip_request(
@@ -217,6 +221,19 @@ class Command(BaseCommand):
                     )
                 added += 1
         return added
+
+    def _booking_credit_ensure(self, rider: users_api.RiderSummary, ordinal: int) -> None:
+        """Top the rider up for their ``ordinal``-th demo trip if too little credit is left.
+
+        A booking holds credit until billing settles the trip. The reference names the trip
+        and the amount, so a second run (or a changed setting) never tops up twice.
+        """
+        amount = trips_api.booking_credit_amount()
+        if users_api.wallet_get(rider_id=rider.id).available.amount >= amount:
+            return
+        users_api.credit_top_up(
+            rider_id=rider.id, amount=amount, reference=f"demo-booking-{ordinal}-{amount}"
+        )
 
     def _report(self, vehicles: int, riders: int, trips: int) -> None:
         write = self.stdout.write

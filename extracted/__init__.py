@@ -1,0 +1,1 @@
+"""Services peeled off the monolith: extracted/README.md."""

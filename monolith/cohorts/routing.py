@@ -1,0 +1,132 @@
+"""Which side serves a request: the front door of cohort routing.
+
+- ``route_for_request(request, module)``: the decision for a request, taken once (cached on the
+  request) and after authentication (DRF's, see ``identity``); the middleware takes it for every
+  request to a routed module's API, before the view runs.
+- ``current_route(module)``: the same decision for code running inside that request, such as
+  one module's call to another's ``api.py``.
+- ``route_for_account(module, account_id)``: the decision for an account, with no request.
+
+None of them queries the database: they read this process's snapshot of the flags
+(``snapshot``), refreshed within a bounded time of any change.
+"""
+
+import contextvars
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from django.http import HttpRequest
+from rest_framework.request import Request
+
+from monolith.cohorts.config import routing_config
+from monolith.cohorts.identity import account_of, request_account_id
+from monolith.cohorts.rules import CohortRule, Reason, Side, route_flag_name
+from monolith.cohorts.snapshot import routing_rules
+from monolith.cohorts.traffic import decision_count
+
+_DECISIONS_ATTRIBUTE = "_cohort_decisions"
+_current_request: contextvars.ContextVar[HttpRequest | None] = contextvars.ContextVar(
+    "cohort_current_request", default=None
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Where one module's work for one request is done, and why.
+
+    ``shadow``: the monolith serves, and the module is in shadow mode, so its reads are also to
+    be sent to the service for comparison.
+    """
+
+    module: str
+    side: Side
+    reason: Reason
+    shadow: bool = False
+
+
+def module_routed(module: str) -> bool:
+    """Whether this deployable may send ``module``'s requests to its service."""
+    return module in routing_config().routed_modules
+
+
+# Decisions are few (module x side x reason x shadow): made once each, then shared.
+_decisions: dict[tuple[str, Side, Reason, bool], Decision] = {}
+
+
+def _decision(module: str, side: Side, reason: Reason, shadow: bool = False) -> Decision:
+    key = (module, side, reason, shadow)
+    decision = _decisions.get(key)
+    if decision is None:
+        decision = _decisions[key] = Decision(module, side, reason, shadow)
+    return decision
+
+
+def route_decide(module: str, rule: CohortRule | None, account_id: UUID | None) -> Decision:
+    """The decision ``rule`` (None: no flag) makes for ``account_id``."""
+    if rule is None:
+        return _decision(module, Side.MONOLITH, Reason.NOBODY)
+    in_cohort, reason = rule.place(account_id)
+    if in_cohort:
+        return _decision(module, Side.SERVICE, reason)
+    return _decision(module, Side.MONOLITH, reason, rule.shadow)
+
+
+def route_for_account(module: str, account_id: UUID | None) -> Decision:
+    """The side that serves ``account_id`` (None: anonymous) for ``module``."""
+    if not module_routed(module):
+        return _decision(module, Side.MONOLITH, Reason.NOT_ROUTED)
+    return route_decide(module, routing_rules().get(route_flag_name(module)), account_id)
+
+
+def route_for_request(
+    request: HttpRequest | Request, module: str, *, view_func: Callable[..., Any] | None = None
+) -> Decision:
+    """The decision for this request and module: taken once, after authentication.
+
+    Authentication runs only when the decision depends on who asks (a partial cohort); a DRF
+    request is asked for its user, a plain request authenticated as ``view_func``'s DRF view
+    would authenticate it (``identity``), and the view then reuses that.
+    """
+    return _route_once(request, module, lambda: request_account_id(request, view_func))
+
+
+def _route_once(
+    request: HttpRequest | Request, module: str, account: Callable[[], UUID | None]
+) -> Decision:
+    http_request = request._request if isinstance(request, Request) else request
+    decisions: dict[str, Decision] | None = getattr(http_request, _DECISIONS_ATTRIBUTE, None)
+    if decisions is None:
+        decisions = {}
+        setattr(http_request, _DECISIONS_ATTRIBUTE, decisions)
+    decision = decisions.get(module)
+    if decision is not None:
+        return decision
+    if not module_routed(module):
+        decision = _decision(module, Side.MONOLITH, Reason.NOT_ROUTED)
+    else:
+        rule = routing_rules().get(route_flag_name(module))
+        account_id = account() if rule is not None and rule.needs_account else None
+        decision = route_decide(module, rule, account_id)
+        decision_count(decision.module, decision.side, decision.reason)
+    decisions[module] = decision
+    return decision
+
+
+def request_routing_begin(request: HttpRequest) -> contextvars.Token[HttpRequest | None]:
+    """Make ``request`` the one ``current_route`` decides for, until ``request_routing_end``."""
+    return _current_request.set(request)
+
+
+def request_routing_end(token: contextvars.Token[HttpRequest | None]) -> None:
+    _current_request.reset(token)
+
+
+def current_route(module: str) -> Decision:
+    """The decision for ``module`` in the request being served; outside one, as anonymous."""
+    request = _current_request.get()
+    if request is None:
+        return route_for_account(module, None)
+    # Inside the view DRF has authenticated, and set the user on the request it wraps.
+    return _route_once(request, module, lambda: account_of(getattr(request, "user", None)))

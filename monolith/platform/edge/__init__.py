@@ -1,0 +1,13 @@
+"""The edge proxy: REST requests for a cohort's module sent on to the module's service.
+
+The front door is one middleware, ``EdgeProxyMiddleware`` (settings' ``MIDDLEWARE``, right
+after ``CohortRoutingMiddleware``, whose decision it follows). For a request to
+``/api/v1/<module>/...`` whose routing decision is ``service`` and whose module has a service
+URL (``FLEET_SERVICE_URL_<LABEL>``), the request is forwarded (``forwarding``) and the
+service's answer returned; while the service is down, reads are served here and writes
+answered 503 with ``Retry-After`` (``middleware``). docs/extraction.md, "The edge proxy".
+"""
+
+from monolith.platform.edge.middleware import EdgeProxyMiddleware
+
+__all__ = ["EdgeProxyMiddleware"]

@@ -1,0 +1,83 @@
+"""Domain events: delivery attempts, order per aggregate, retention of outboxes and inboxes.
+
+Why each value is what it is: docs/decisions/0006-outbox-per-module.md. Imported by base.py
+after celery.py, whose delays and visibility timeout the windows below are checked against.
+"""
+
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+
+from monolith.settings.celery import CELERY_BEAT_SCHEDULE as _CELERY_BEAT_SCHEDULE
+from monolith.settings.celery import FLEET_BROKER_VISIBILITY_TIMEOUT, FLEET_TASK_MAX_DELAY_SECONDS
+from monolith.settings.environment import env_int
+
+_DAY = 86_400
+
+# A delivery whose handler fails is retried with doubling delays (capped by the platform's
+# longest task delay) and parked after this many attempts.
+FLEET_EVENT_MAX_ATTEMPTS = env_int("FLEET_EVENT_MAX_ATTEMPTS", 5)
+_RETRY_WINDOW = sum(
+    min(FLEET_TASK_MAX_DELAY_SECONDS, 2**attempt) for attempt in range(FLEET_EVENT_MAX_ATTEMPTS - 1)
+)
+
+# The sweep (beat, every 10 s) relays rows waiting longer than this: their relay after commit
+# was lost (broker down, process killed).
+FLEET_OUTBOX_SWEEP_AFTER_SECONDS = env_int("FLEET_OUTBOX_SWEEP_AFTER_SECONDS", 5)
+
+# Order per aggregate: a delivery whose predecessor (the aggregate's previous event for the
+# same subscriber) is not processed yet waits for it, at most this long, then it is parked
+# naming the event it waits for. Long enough to outlast the predecessor's whole retry schedule
+# plus one redelivery after its worker was lost (the broker's visibility timeout): a wait
+# shorter than that parks deliveries whose predecessor was only slow.
+FLEET_EVENT_ORDER_MAX_WAIT_SECONDS = env_int(
+    "FLEET_EVENT_ORDER_MAX_WAIT_SECONDS", FLEET_BROKER_VISIBILITY_TIMEOUT + _RETRY_WINDOW + 60
+)
+
+# Pruning (`manage.py events prune`, and the daily `platform.events_prune` task): relayed
+# outbox rows, and inbox rows, older than these are deleted, in batches of
+# FLEET_EVENTS_PRUNE_BATCH rows (one short transaction each). Unrelayed outbox rows and parked
+# deliveries are never deleted.
+FLEET_OUTBOX_RETENTION_DAYS = env_int("FLEET_OUTBOX_RETENTION_DAYS", 7)
+# The inbox is what makes a redelivery harmless, so it must remember an event for as long as a
+# copy of its delivery can still arrive: past every retry, order wait and broker redelivery
+# (the redelivery window below), and for as long as the event's outbox row exists, since a row
+# still in the outbox can be relayed again (an operator replaying it). A delivery also stops
+# waiting for a predecessor that occurred longer ago than this: its inbox row may be pruned.
+FLEET_INBOX_RETENTION_DAYS = env_int("FLEET_INBOX_RETENTION_DAYS", 14)
+FLEET_EVENTS_PRUNE_BATCH = env_int("FLEET_EVENTS_PRUNE_BATCH", 1000)
+
+_REDELIVERY_WINDOW = (
+    FLEET_BROKER_VISIBILITY_TIMEOUT + _RETRY_WINDOW + (FLEET_EVENT_ORDER_MAX_WAIT_SECONDS)
+)
+if FLEET_OUTBOX_RETENTION_DAYS < 1 or FLEET_EVENTS_PRUNE_BATCH < 1:
+    raise ImproperlyConfigured(
+        "FLEET_OUTBOX_RETENTION_DAYS and FLEET_EVENTS_PRUNE_BATCH must be at least 1."
+    )
+if FLEET_INBOX_RETENTION_DAYS < FLEET_OUTBOX_RETENTION_DAYS:
+    raise ImproperlyConfigured(
+        f"FLEET_INBOX_RETENTION_DAYS={FLEET_INBOX_RETENTION_DAYS} must be at least "
+        f"FLEET_OUTBOX_RETENTION_DAYS={FLEET_OUTBOX_RETENTION_DAYS}: an event still in an "
+        f"outbox can be relayed again, and only the inbox makes that harmless."
+    )
+if FLEET_INBOX_RETENTION_DAYS * _DAY <= _REDELIVERY_WINDOW:
+    raise ImproperlyConfigured(
+        f"FLEET_INBOX_RETENTION_DAYS={FLEET_INBOX_RETENTION_DAYS} must outlast the redelivery "
+        f"window ({_REDELIVERY_WINDOW} s: visibility timeout, retries and order wait), or a "
+        f"late copy of a delivery runs its handler twice."
+    )
+
+# Celery's Django fixup closes every database connection before and after each task unless
+# this is set, and then only every this many tasks: a new PostgreSQL connection per delivery
+# cost 10-20 ms, several times the delivery itself (docs/performance.md). The platform's tasks
+# module closes connections around each task the way Django does around a request instead
+# (past CONN_MAX_AGE, or unusable after an error); this count is only a backstop.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
+
+CELERY_BEAT_SCHEDULE = {
+    **_CELERY_BEAT_SCHEDULE,
+    # Daily, at a quiet hour: deleting is batched, but it is still work on every database.
+    "platform.events_prune": {
+        "task": "platform.events_prune",
+        "schedule": crontab(minute=40, hour=3),
+    },
+}
