@@ -171,10 +171,23 @@ def _compensation_start(step: str) -> str:
 
 
 def _resume_later(saga_id: UUID, countdown: int) -> None:
+    """Queue the booking's next run; never raises (it runs after commit).
+
+    A broker outage is logged: the periodic resume finds the booking once its lease expires.
+    (Django's own error logging for robust on_commit hooks fails on a functools.partial.)
+    """
     # Imported here: the tasks module imports this one.
     from modules.trips.tasks import booking_saga_resume
 
-    booking_saga_resume.apply_async((str(saga_id),), countdown=countdown)
+    try:
+        booking_saga_resume.apply_async((str(saga_id),), countdown=countdown)
+    except Exception as exc:
+        logger.warning(
+            "booking %s: next run not queued (%s); the periodic resume takes it up",
+            saga_id,
+            exc,
+            extra={"booking": str(saga_id)},
+        )
 
 
 class _Runner:
