@@ -1,7 +1,8 @@
 """A completed trip, made through the modules' front doors, for the outbox tests."""
 
 import itertools
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -11,6 +12,7 @@ from modules.billing import api as billing_api
 from modules.trips import api as trips_api
 from modules.users import api as users_api
 from modules.vehicles import api as vehicles_api
+from monolith.platform.worker_process import WorkerHandle
 
 _serials: Iterator[int] = itertools.count(1)
 
@@ -56,3 +58,15 @@ def trip_complete_for(rider: Any) -> UUID:
     trips_api.trip_start(trip_id=trip.id)
     trips_api.trip_complete(trip_id=trip.id, distance_km=Decimal("10"), duration_seconds=600)
     return trip.id
+
+
+def worker_wait(
+    condition: Callable[[], bool], what: str, worker: WorkerHandle, timeout: float = 30
+) -> None:
+    """Wait until ``condition`` holds; fail with the worker's log after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{what} did not happen within {timeout} s; worker:\n{worker.log()}")

@@ -6,73 +6,44 @@ Celery worker process (its own queue) relays and delivers through the broker.
 
 import os
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
 from modules.billing.models import Inbox, Invoice, ParkedDelivery
 from modules.trips.models import Outbox as TripsOutbox
-from monolith.celery import app
 from monolith.platform.access import Role
-from monolith.platform.deployable_process import database_url
 from monolith.platform.tasks import deliver, outbox_relay
-from monolith.platform.tests.outbox_support import tariff_ensure, trip_complete_for
-from monolith.platform.tests.test_worker_process import FAST_START, Broker
-from monolith.platform.worker_process import WorkerHandle, celery_worker
+from monolith.platform.tests.outbox_support import (
+    tariff_ensure,
+    trip_complete_for,
+    worker_wait,
+)
+from monolith.platform.worker_process import WorkerHandle
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def worker() -> Iterator[WorkerHandle]:
-    """A worker on the test database, consuming a queue of its own; retries without delay."""
-    queue = f"test-{uuid.uuid4().hex[:12]}"
-    broker = Broker(url=settings.CELERY_BROKER_URL, queue=queue, key_prefix="")
-    env = {
-        **broker.worker_env(),
-        "CELERY_BROKER_KEY_PREFIX": "",
-        "DATABASE_URL": database_url(connection.settings_dict),
-        # Retries follow each other at once; five attempts still happen.
-        "FLEET_TASK_MAX_DELAY_SECONDS": "0",
-    }
-    default_queue = app.conf.task_default_queue
-    try:
-        with celery_worker(env, queues=[queue], extra_args=FAST_START) as handle:
-            app.conf.task_default_queue = queue
-            yield handle
-    finally:
-        app.conf.task_default_queue = default_queue
-        broker.remove_test_state()
-
-
-def _wait(condition: Callable[[], bool], what: str, worker: WorkerHandle, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not happen within {timeout} s; worker:\n{worker.log()}")
 
 
 def test_a_completed_trip_is_invoiced_once_by_the_worker(rider: Any, worker: WorkerHandle) -> None:
     tariff_ensure()
     trip_id = trip_complete_for(rider)
 
-    _wait(lambda: Invoice.objects.filter(trip_id=trip_id).exists(), "the invoice", worker)
-    _wait(lambda: TripsOutbox.objects.filter(relayed_at__isnull=False).exists(), "relay", worker)
+    worker_wait(lambda: Invoice.objects.filter(trip_id=trip_id).exists(), "the invoice", worker)
+    worker_wait(
+        lambda: TripsOutbox.objects.filter(relayed_at__isnull=False).exists(), "relay", worker
+    )
     message = TripsOutbox.objects.get()
 
     # Redelivery, twice over: the same delivery task again, and the row relayed again.
     deliver.delay("trips", str(message.id), "billing", message.name, message.payload)
     TripsOutbox.objects.update(relayed_at=None)
     outbox_relay.delay("trips")
-    _wait(lambda: TripsOutbox.objects.filter(relayed_at__isnull=False).exists(), "relay", worker)
+    worker_wait(
+        lambda: TripsOutbox.objects.filter(relayed_at__isnull=False).exists(), "relay", worker
+    )
     time.sleep(2)  # room for the redelivered tasks to run (and, if broken, to invoice again)
 
     assert Invoice.objects.filter(trip_id=trip_id).count() == 1
@@ -86,7 +57,7 @@ def test_a_failing_delivery_is_parked_and_the_admin_retry_delivers_it(
 ) -> None:
     # No tariff in force: billing's handler raises NoTariffInForce on every attempt.
     trip_id = trip_complete_for(rider)
-    _wait(ParkedDelivery.objects.exists, "parking", worker)
+    worker_wait(ParkedDelivery.objects.exists, "parking", worker)
     parked = ParkedDelivery.objects.get()
     assert parked.attempts == 5
     assert "NoTariffInForce" in parked.last_error
@@ -102,7 +73,7 @@ def test_a_failing_delivery_is_parked_and_the_admin_retry_delivers_it(
     )
     assert response.status_code == 302
 
-    _wait(lambda: Invoice.objects.filter(trip_id=trip_id).exists(), "the retry", worker)
+    worker_wait(lambda: Invoice.objects.filter(trip_id=trip_id).exists(), "the retry", worker)
     parked.refresh_from_db()
     assert parked.retried_at is not None
     assert Inbox.objects.filter(subscriber="billing", event_id=parked.event_id).count() == 1

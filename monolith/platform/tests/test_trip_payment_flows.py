@@ -17,8 +17,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.urls import reverse
 
 from modules.billing import api as billing_api
@@ -28,13 +26,13 @@ from modules.billing.models import Outbox as BillingOutbox
 from modules.trips import api as trips_api
 from modules.users import api as users_api
 from modules.vehicles import api as vehicles_api
-from monolith.celery import app
-from monolith.platform.deployable_process import database_url
 from monolith.platform.money import Money
 from monolith.platform.tasks import deliver, outbox_relay
-from monolith.platform.tests.outbox_support import tariff_ensure
-from monolith.platform.tests.test_worker_process import FAST_START, Broker
-from monolith.platform.worker_process import WorkerHandle, celery_worker
+from monolith.platform.tests.outbox_support import (
+    tariff_ensure,
+    worker_wait,
+)
+from monolith.platform.worker_process import WorkerHandle
 
 _serials: Iterator[int] = itertools.count(1)
 CREDIT = Decimal("50.00")
@@ -172,36 +170,6 @@ def test_a_cancelled_booking_gives_the_credit_back(
 # With a real worker -----------------------------------------------------------------------
 
 
-@pytest.fixture
-def worker() -> Iterator[WorkerHandle]:
-    """A worker on the test database, consuming a queue of its own; retries without delay."""
-    queue = f"test-{uuid.uuid4().hex[:12]}"
-    broker = Broker(url=settings.CELERY_BROKER_URL, queue=queue, key_prefix="")
-    env = {
-        **broker.worker_env(),
-        "CELERY_BROKER_KEY_PREFIX": "",
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "FLEET_TASK_MAX_DELAY_SECONDS": "0",
-    }
-    default_queue = app.conf.task_default_queue
-    try:
-        with celery_worker(env, queues=[queue], extra_args=FAST_START) as handle:
-            app.conf.task_default_queue = queue
-            yield handle
-    finally:
-        app.conf.task_default_queue = default_queue
-        broker.remove_test_state()
-
-
-def _wait(condition: Callable[[], bool], what: str, worker: WorkerHandle) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not happen within 30 s; worker:\n{worker.log()}")
-
-
 @pytest.mark.django_db(transaction=True)
 def test_worker_interrupts_the_trip_and_releases_the_credit(
     rider: Any, worker: WorkerHandle
@@ -209,7 +177,7 @@ def test_worker_interrupts_the_trip_and_releases_the_credit(
     trip, hold = _book_and_start(rider)
     _vehicle_goes_offline(trip)
 
-    _wait(lambda: _hold(rider, trip.id).status == "released", "the release", worker)
+    worker_wait(lambda: _hold(rider, trip.id).status == "released", "the release", worker)
     _assert_interrupted_and_refunded(rider, trip, hold)
     assert "trips.TripInterrupted" in worker.log()
 
@@ -220,15 +188,15 @@ def test_worker_takes_the_credit_once_when_the_failure_is_delivered_twice(
 ) -> None:
     trip, hold = _declined_card_trip(rider)
     wallet_paid = Payment.objects.filter(invoice__trip_id=trip.id, source=Payment.Source.WALLET)
-    _wait(wallet_paid.exists, "the wallet payment", worker)
+    worker_wait(wallet_paid.exists, "the wallet payment", worker)
     failed = BillingOutbox.objects.get(name="billing.InvoicePaymentFailed")
-    _wait(lambda: BillingInbox.objects.filter(event_id=failed.id).exists(), "inbox", worker)
+    worker_wait(lambda: BillingInbox.objects.filter(event_id=failed.id).exists(), "inbox", worker)
 
     # Sent twice more: the same delivery task again, and the outbox row relayed again.
     deliver.delay("billing", str(failed.id), "billing", failed.name, failed.payload)
     BillingOutbox.objects.filter(id=failed.id).update(relayed_at=None)
     outbox_relay.delay("billing")
-    _wait(
+    worker_wait(
         lambda: BillingOutbox.objects.filter(id=failed.id, relayed_at__isnull=False).exists(),
         "the relay",
         worker,
