@@ -7,9 +7,8 @@ handles to a file. This process subscribes the same handler, so its relay comput
 predecessors the worker's would.
 """
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from monolith.platform.tests.order_probe.events import (
     VehicleProbeStepped,
     order_probe_subscribed,
 )
+from monolith.platform.tests.outbox_support import worker_wait
 from monolith.platform.tests.test_worker_process import FAST_START, Broker
 from monolith.platform.worker_process import WorkerHandle, celery_worker
 
@@ -71,15 +71,6 @@ def worker(probe_file: Path, settings: Any) -> Iterator[WorkerHandle]:
         broker.remove_test_state()
 
 
-def _wait(condition: Callable[[], bool], what: str, worker: WorkerHandle, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not happen within {timeout} s; worker:\n{worker.log()}")
-
-
 def _publish_steps(vehicle_id: uuid.UUID, steps: range) -> list[dict[str, Any]]:
     """Publish the steps (a transaction each) and relay them here; the deliveries, in order."""
     for step in steps:
@@ -105,7 +96,7 @@ def test_deliveries_sent_newest_first_are_handled_in_publish_order(
     for delivery in reversed(deliveries):
         machinery.delivery_send(**delivery)
 
-    _wait(lambda: len(_handled(probe_file, vehicle)) == STEPS, "every step", worker)
+    worker_wait(lambda: len(_handled(probe_file, vehicle)) == STEPS, "every step", worker)
     assert _handled(probe_file, vehicle) == list(range(1, STEPS + 1))
     # The inbox agrees: each row was written after its predecessor's committed.
     processed = TripsInbox.objects.filter(subscriber="trips").order_by("id")
@@ -124,7 +115,9 @@ def test_a_delivery_whose_predecessor_never_comes_is_parked_naming_it(
     first, second = _publish_steps(vehicle, range(1, 3))
 
     machinery.delivery_send(**second)  # the first is lost on its way
-    _wait(TripsParkedDelivery.objects.exists, "parking", worker, timeout=MAX_WAIT_SECONDS + 20)
+    worker_wait(
+        TripsParkedDelivery.objects.exists, "parking", worker, timeout=MAX_WAIT_SECONDS + 20
+    )
 
     parked = TripsParkedDelivery.objects.get()
     assert str(parked.event_id) == second["event_id"]
@@ -133,9 +126,9 @@ def test_a_delivery_whose_predecessor_never_comes_is_parked_naming_it(
 
     # Once the first arrives, staff retry the second, and both are handled in order.
     machinery.delivery_send(**first)
-    _wait(lambda: _handled(probe_file, vehicle) == [1], "the first step", worker)
+    worker_wait(lambda: _handled(probe_file, vehicle) == [1], "the first step", worker)
     machinery.parked_deliveries_retry("trips", TripsParkedDelivery.objects.all())
-    _wait(lambda: _handled(probe_file, vehicle) == [1, 2], "the retried step", worker)
+    worker_wait(lambda: _handled(probe_file, vehicle) == [1, 2], "the retried step", worker)
 
 
 def test_steps_relayed_after_each_commit_are_all_handled_in_order(
@@ -153,7 +146,7 @@ def test_steps_relayed_after_each_commit_are_all_handled_in_order(
     def every_step_handled() -> bool:
         return all(len(_handled(probe_file, vehicle)) == 10 for vehicle in vehicles)
 
-    _wait(every_step_handled, "every step", worker)
+    worker_wait(every_step_handled, "every step", worker)
     for vehicle in vehicles:
         assert _handled(probe_file, vehicle) == list(range(1, 11))
     assert not TripsParkedDelivery.objects.exists()
