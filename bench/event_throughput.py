@@ -1,6 +1,6 @@
 """Events through outbox, broker and a real Celery worker: throughput, delay, and its parts.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/h1 CELERY_BROKER_URL=redis://127.0.0.1:6379/1 \\
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/fleet_bench CELERY_BROKER_URL=redis://127.0.0.1:6379/0 \\
         .venv/bin/python -m bench.event_throughput --runs 3
 
 It runs with ``bench.event_settings`` (the project's settings plus ``bench.event_module``, a
@@ -17,20 +17,23 @@ for each run:
   handled minus published (``processed_at - occurred_at``).
 
 Events are spread over ``--aggregates`` aggregates in turn, so each one after the first round
-has a predecessor to wait for (order per aggregate). ``--profile`` times the parts in this
-process instead (publish, relay, task publish, delivery). Nothing here asserts on time.
+has a predecessor to wait for (order per aggregate). Each phase also reports CPU time per
+event of each part and the tasks the worker ran per event (deliveries, relays).
+``--profile`` times the parts in this process instead (publish, relay, task publish,
+delivery). Nothing here asserts on time.
 """
 
 import argparse
 import os
 import resource
+import socket
 import statistics
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any
+from typing import Any, cast
 
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.event_settings"
 
@@ -74,8 +77,9 @@ def main() -> int:
         _profile(args)
         return 0
     phases = args.only or ["throughput", "drain", "delay"]
-    with _workers(args) as worker_pgids:
-        _METER.worker_pgids = worker_pgids
+    with _workers(args) as workers:
+        _METER.worker_pgids = [worker.pid for worker in workers]
+        _METER.worker_nodes = [f"{worker.hostname}@{socket.gethostname()}" for worker in workers]
         results: dict[str, list[dict[str, float]]] = {phase: [] for phase in phases}
         for run in range(1, args.runs + 1):
             for phase in phases:
@@ -100,8 +104,8 @@ def _format(result: dict[str, float]) -> str:
 
 
 @contextmanager
-def _workers(args: argparse.Namespace) -> Iterator[list[int]]:
-    """``--workers`` Celery worker processes on a queue of their own; their process groups."""
+def _workers(args: argparse.Namespace) -> Iterator[list[Any]]:
+    """``--workers`` Celery worker processes on a queue of their own."""
     from django.conf import settings
     from django.db import connection
     from kombu import Connection
@@ -117,6 +121,14 @@ def _workers(args: argparse.Namespace) -> Iterator[list[int]]:
         "CELERY_TASK_DEFAULT_QUEUE": queue,
     }
     app.conf.task_default_queue = queue
+    url = settings.CELERY_BROKER_URL
+    options: dict[str, Any] = {}
+    if url.startswith("redis"):
+        # A key prefix of the run's own: what it leaves on a shared Redis (bindings,
+        # bookkeeping) goes with it at the end.
+        options = {"global_keyprefix": f"{queue}:"}
+        env["CELERY_BROKER_KEY_PREFIX"] = f"{queue}:"
+        app.conf.broker_transport_options = {**app.conf.broker_transport_options, **options}
     extra = (
         *WORKER_ARGS,
         *([f"--prefetch-multiplier={args.prefetch}"] if args.prefetch else []),
@@ -132,11 +144,17 @@ def _workers(args: argparse.Namespace) -> Iterator[list[int]]:
                 )
                 for _ in range(args.workers)
             ]
-            yield [worker.pid for worker in workers]
+            yield workers
     finally:
-        with Connection(settings.CELERY_BROKER_URL) as broker:
+        with Connection(url, transport_options=options) as broker:
             channel: Any = broker.default_channel
             channel.queue_delete(queue)
+            channel.exchange_delete(queue)
+        if options:
+            with Connection(url) as broker:
+                client = cast(Any, broker.default_channel).client
+                for key in list(client.scan_iter(match=f"{queue}:*")):
+                    client.delete(key)
 
 
 # --- CPU time, which a shared machine's load does not change much ------------------------------
@@ -194,13 +212,31 @@ def _database_backends() -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def _tasks_run(nodes: list[str]) -> dict[str, int]:
+    """Tasks the workers ``nodes`` have run so far, by name (their remote-control stats)."""
+    from monolith.celery import app
+
+    if not nodes:
+        return {}
+    replies = app.control.inspect(destination=nodes, timeout=2.0).stats() or {}
+    totals: dict[str, int] = {}
+    for stats in replies.values():
+        for name, count in stats.get("total", {}).items():
+            totals[name] = totals.get(name, 0) + int(count)
+    return totals
+
+
 class CpuMeter:
     """CPU seconds spent by this process (the publisher), the worker's process group and
-    the PostgreSQL backends serving this database, between ``start()`` and ``per_event()``."""
+    the PostgreSQL backends serving this database, between ``start()`` and ``per_event()``;
+    and the tasks the workers ran per event, by kind (a delivery that waited for its
+    predecessor runs again: deliveries per event above 1 are those waits)."""
 
     def __init__(self) -> None:
         self.worker_pgids: list[int] = []
+        self.worker_nodes: list[str] = []
         self.before: dict[str, dict[int, float]] = {}
+        self.tasks_before: dict[str, int] = {}
 
     def _sample(self) -> dict[str, dict[int, float]]:
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -213,6 +249,7 @@ class CpuMeter:
         }
 
     def start(self) -> None:
+        self.tasks_before = _tasks_run(self.worker_nodes)
         self.before = self._sample()
 
     def per_event(self, count: int) -> dict[str, float]:
@@ -222,6 +259,10 @@ class CpuMeter:
             was = self.before.get(part, {})
             seconds = sum(value - was.get(pid, 0.0) for pid, value in now.items())
             spent[f"cpu {part} ms/event"] = seconds / count * 1000
+        tasks = _tasks_run(self.worker_nodes)
+        for name in ("platform.deliver", "platform.outbox_relay"):
+            ran = tasks.get(name, 0) - self.tasks_before.get(name, 0)
+            spent[f"{name.split('.')[1]} tasks/event"] = ran / count
         return spent
 
 

@@ -28,6 +28,10 @@ class DomainEvent:
     version: ClassVar[int] = 1
     # The field naming what the event is about; None means the first "<thing>_id" field.
     aggregate_field: ClassVar[str | None] = None
+    # The field naming the account the event concerns; None means ``rider_id`` if there is
+    # one. Its handlers act for that account, so their calls into a module being extracted
+    # take the same side of cohort routing as the account's own requests.
+    account_field: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

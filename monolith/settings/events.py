@@ -46,9 +46,19 @@ FLEET_OUTBOX_RETENTION_DAYS = env_int("FLEET_OUTBOX_RETENTION_DAYS", 7)
 FLEET_INBOX_RETENTION_DAYS = env_int("FLEET_INBOX_RETENTION_DAYS", 14)
 FLEET_EVENTS_PRUNE_BATCH = env_int("FLEET_EVENTS_PRUNE_BATCH", 1000)
 
+# How long a delivery may take from its relay to its handler's commit (or parking): the broker
+# holding it for a lost worker, its retries, its wait for a predecessor.
 _REDELIVERY_WINDOW = (
-    FLEET_BROKER_VISIBILITY_TIMEOUT + _RETRY_WINDOW + (FLEET_EVENT_ORDER_MAX_WAIT_SECONDS)
+    FLEET_BROKER_VISIBILITY_TIMEOUT + _RETRY_WINDOW + FLEET_EVENT_ORDER_MAX_WAIT_SECONDS
 )
+# A relayed delivery that no subscriber's inbox or parked list shows after this long was lost
+# on the way (Redis hands a message to a worker that dies before recording it as
+# unacknowledged: nothing brings it back); the sweep sends it again. By default the whole
+# redelivery window: before that, a delivery may still be queued, retrying, waiting for its
+# predecessor or due back from the broker, and a resend would be harmless but wasted.
+FLEET_OUTBOX_RESEND_AFTER_SECONDS = env_int("FLEET_OUTBOX_RESEND_AFTER_SECONDS", _REDELIVERY_WINDOW)
+if FLEET_OUTBOX_RESEND_AFTER_SECONDS < 1:
+    raise ImproperlyConfigured("FLEET_OUTBOX_RESEND_AFTER_SECONDS must be at least 1.")
 if FLEET_OUTBOX_RETENTION_DAYS < 1 or FLEET_EVENTS_PRUNE_BATCH < 1:
     raise ImproperlyConfigured(
         "FLEET_OUTBOX_RETENTION_DAYS and FLEET_EVENTS_PRUNE_BATCH must be at least 1."
@@ -65,6 +75,11 @@ if FLEET_INBOX_RETENTION_DAYS * _DAY <= _REDELIVERY_WINDOW:
         f"window ({_REDELIVERY_WINDOW} s: visibility timeout, retries and order wait), or a "
         f"late copy of a delivery runs its handler twice."
     )
+
+# The sweep stops resending an event this long after it occurred: a copy it sends may arrive
+# up to the redelivery window later, and must still find the inbox rows (kept
+# FLEET_INBOX_RETENTION_DAYS) that make it harmless.
+FLEET_OUTBOX_RESEND_FOR_SECONDS = FLEET_INBOX_RETENTION_DAYS * _DAY - _REDELIVERY_WINDOW
 
 # Celery's Django fixup closes every database connection before and after each task unless
 # this is set, and then only every this many tasks: a new PostgreSQL connection per delivery

@@ -10,7 +10,7 @@ import time
 import types
 import typing
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -23,6 +23,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from monolith.platform import events
+from monolith.platform.interservice.acting import acting_as
 from monolith.platform.outbox.order import (
     After,
     DeliveryWaits,
@@ -126,6 +127,13 @@ def aggregate_field_of(event_type: type[events.DomainEvent]) -> str | None:
             (f.name for f in dataclasses.fields(event_type) if f.name.endswith("_id")), None
         )
     return field
+
+
+def event_account(event: events.DomainEvent) -> uuid.UUID | None:
+    """The account ``event`` concerns (``account_field``, or by convention ``rider_id``)."""
+    field = type(event).account_field or "rider_id"
+    value = getattr(event, field, None)
+    return value if isinstance(value, uuid.UUID) else None
 
 
 def _aggregate_id(event: events.DomainEvent) -> str:
@@ -312,23 +320,50 @@ def outbox_relay_run(publisher: str, *, send: Send, limit: int = RELAY_BATCH) ->
         if not messages:
             return 0
         subscribers = _subscribers_by_name(publisher, messages)
-        afters = delivery_predecessors(
-            publisher, messages, subscribers, table=table, database=database
+        _deliveries_send(
+            publisher, messages, subscribers, send=send, table=table, database=database
         )
-        for message in messages:
-            event_id = str(message.id)
-            for subscriber in subscribers.get(message.name, ()):
-                send(
-                    publisher=publisher,
-                    event_id=event_id,
-                    subscriber=subscriber,
-                    name=message.name,
-                    payload=message.payload,
-                    after=afters.get((event_id, subscriber)),
-                )
-        relayed = [message.pk for message in messages]
-        table.objects.using(database).filter(pk__in=relayed).update(relayed_at=timezone.now())
+        now = timezone.now()
+        rows = table.objects.using(database)
+        with_subscribers = [m.pk for m in messages if subscribers.get(m.name)]
+        rows.filter(pk__in=with_subscribers).update(relayed_at=now)
+        if len(with_subscribers) < len(messages):
+            # Nobody to hear from: complete already.
+            rows.filter(pk__in=[m.pk for m in messages if not subscribers.get(m.name)]).update(
+                relayed_at=now, completed_at=now
+            )
     return len(messages)
+
+
+def _deliveries_send(
+    publisher: str,
+    messages: Sequence[Any],
+    subscribers: dict[str, list[str]],
+    *,
+    send: Send,
+    table: Any,
+    database: str,
+    only: set[tuple[str, str]] | None = None,
+) -> int:
+    """Send each message to each of its subscribers (``only`` those (event id, subscriber)
+    pairs, when given), each delivery with the event it must wait for; how many were sent."""
+    afters = delivery_predecessors(publisher, messages, subscribers, table=table, database=database)
+    sent = 0
+    for message in messages:
+        event_id = str(message.id)
+        for subscriber in subscribers.get(message.name, ()):
+            if only is not None and (event_id, subscriber) not in only:
+                continue
+            send(
+                publisher=publisher,
+                event_id=event_id,
+                subscriber=subscriber,
+                name=message.name,
+                payload=message.payload,
+                after=afters.get((event_id, subscriber)),
+            )
+            sent += 1
+    return sent
 
 
 # Advisory lock class for "relaying this outbox" (the other key is the table's name hash).
@@ -390,13 +425,131 @@ def outbox_relay_drain(
 def outbox_sweep_run(*, send: Send, modules: Iterable[str] | None = None) -> dict[str, bool]:
     """Relay what the after-commit relay missed (broker down, process killed), everywhere:
     each outbox with a row waiting longer than ``FLEET_OUTBOX_SWEEP_AFTER_SECONDS`` is drained.
+    Then send again the deliveries lost after their relay (``outbox_resend_run``).
     Returns, per outbox drained, whether rows are still waiting (for a relay task)."""
     cutoff = _sweep_cutoff()
     drained = {}
-    for label in modules if modules is not None else outbox_modules():
+    labels = list(modules) if modules is not None else outbox_modules()
+    for label in labels:
         if _waiting(label, older_than=cutoff):
             drained[label] = outbox_relay_drain(label, send=send)[1]
+    for label in labels:
+        outbox_resend_run(label, send=send)
     return drained
+
+
+@dataclasses.dataclass
+class Resent:
+    """What one resend pass over an outbox did."""
+
+    checked: int = 0
+    completed: int = 0
+    resent: int = 0
+
+
+def outbox_resend_run(
+    publisher: str, *, send: Send, limit: int = RELAY_BATCH, batches: int = RELAY_BATCHES_PER_RUN
+) -> Resent:
+    """Send again each delivery relayed ``FLEET_OUTBOX_RESEND_AFTER_SECONDS`` ago or more that
+    its subscriber has neither handled (its inbox) nor parked; mark completed the events every
+    subscriber has.
+
+    A broker may lose a message after taking it off the queue: Redis hands it to a worker with
+    BRPOP, and a worker killed before it records the message as unacknowledged takes it with
+    it. The relay cannot know; only the subscribers' inboxes can. A copy of a delivery that was
+    only slow is harmless (the inbox), so the window is about wasted work, not correctness.
+    A subscriber not installed in this deployable is not checked (its inbox is elsewhere).
+    """
+    result = Resent()
+    for _ in range(batches):
+        checked = _resend_batch(publisher, send=send, limit=limit, result=result)
+        if checked < limit:
+            break
+    if result.resent:
+        logger.warning(
+            "outbox %s: %s deliveries relayed but never handled, sent again",
+            publisher,
+            result.resent,
+            extra={"publisher": publisher, "resent": result.resent},
+        )
+    return result
+
+
+def _resend_batch(publisher: str, *, send: Send, limit: int, result: Resent) -> int:
+    database = module_database(publisher)
+    table = outbox_table(publisher)
+    now = timezone.now()
+    after_seconds = settings.FLEET_OUTBOX_RESEND_AFTER_SECONDS
+    for_seconds = settings.FLEET_OUTBOX_RESEND_FOR_SECONDS
+    with transaction.atomic(using=database):
+        unfinished = (
+            table.objects.using(database)
+            .select_for_update(skip_locked=True)
+            .filter(
+                relayed_at__isnull=False,
+                completed_at__isnull=True,
+                relayed_at__lt=now - timedelta(seconds=after_seconds),
+                # Older copies could outlive the inbox rows that make them harmless.
+                occurred_at__gte=now - timedelta(seconds=for_seconds),
+            )
+            .order_by("occurred_at", "id")
+        )
+        messages = list(unfinished[:limit])
+        if not messages:
+            return 0
+        subscribers = _subscribers_by_name(publisher, messages)
+        missing = _deliveries_missing(messages, subscribers)
+        lost = [m for m in messages if any((str(m.id), s) in missing for s in subscribers[m.name])]
+        lost_ids = {m.pk for m in lost}
+        if lost:
+            result.resent += _deliveries_send(
+                publisher,
+                lost,
+                subscribers,
+                send=send,
+                table=table,
+                database=database,
+                only=missing,
+            )
+            # The window starts again for what was sent again.
+            table.objects.using(database).filter(pk__in=lost_ids).update(relayed_at=now)
+        done = [m.pk for m in messages if m.pk not in lost_ids]
+        table.objects.using(database).filter(pk__in=done).update(completed_at=now)
+        result.checked += len(messages)
+        result.completed += len(done)
+    return len(messages)
+
+
+def _deliveries_missing(
+    messages: Sequence[Any], subscribers: dict[str, list[str]]
+) -> set[tuple[str, str]]:
+    """The (event id, subscriber) pairs among ``messages`` that the subscriber's inbox does
+    not hold and that are not parked (parked and retried counts as missing: the retry's
+    delivery can be lost too)."""
+    wanted: dict[str, list[Any]] = {}
+    for message in messages:
+        for subscriber in subscribers.get(message.name, ()):
+            wanted.setdefault(subscriber, []).append(message.id)
+    missing: set[tuple[str, str]] = set()
+    for subscriber, event_ids in wanted.items():
+        try:
+            inbox = inbox_table(subscriber)
+            parked = parked_table(subscriber)
+        except LookupError:
+            continue  # served by another deployable, which checks its own
+        database = module_database(subscriber)
+        seen = set(
+            inbox.objects.using(database)
+            .filter(subscriber=subscriber, event_id__in=event_ids)
+            .values_list("event_id", flat=True)
+        )
+        seen.update(
+            parked.objects.using(database)
+            .filter(subscriber=subscriber, event_id__in=event_ids, retried_at__isnull=True)
+            .values_list("event_id", flat=True)
+        )
+        missing.update((str(e), subscriber) for e in event_ids if e not in seen)
+    return missing
 
 
 # --- delivering ----------------------------------------------------------------------------
@@ -436,7 +589,8 @@ def event_deliver(
             raise DeliveryWaits(
                 subscriber=subscriber, after=after, parked=_parked(subscriber, awaited)
             )
-        handler(event)
+        with acting_as(event_account(event)):
+            handler(event)
     return True
 
 

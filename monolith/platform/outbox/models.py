@@ -21,7 +21,12 @@ class OutboxMessage(models.Model):
     aggregate_id = models.CharField(max_length=64, blank=True, default="")
     payload = models.JSONField()
     occurred_at = models.DateTimeField()
+    # When the relay last handed it to the broker (again, if the sweep resent it).
     relayed_at = models.DateTimeField(null=True, blank=True)
+    # When every subscriber was seen to have it in its inbox, or parked: until then the sweep
+    # sends the missing deliveries again (a broker can lose a message it handed to a worker
+    # that died before recording it; decision 0006).
+    completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         abstract = True
@@ -35,6 +40,12 @@ class OutboxMessage(models.Model):
             ),
             # The relay finds the event a delivery must wait for (order per aggregate).
             models.Index(fields=["aggregate_id", "occurred_at"], name="%(app_label)s_outbox_aggr"),
+            # The sweep checks relayed rows not yet seen handled by every subscriber.
+            models.Index(
+                fields=["relayed_at"],
+                condition=models.Q(relayed_at__isnull=False, completed_at__isnull=True),
+                name="%(app_label)s_outbox_unfinished",
+            ),
             # Pruning removes relayed rows past their retention, oldest first.
             models.Index(
                 fields=["relayed_at"],

@@ -16,6 +16,7 @@ from modules.billing.models import Inbox, Invoice, ParkedDelivery
 from modules.trips.events import TripCompleted
 from modules.trips.models import Outbox as TripsOutbox
 from monolith.platform.access import Role
+from monolith.platform.interservice.acting import acting_account
 from monolith.platform.outbox import machinery
 from monolith.platform.registry import module_atomic
 from monolith.platform.tests.outbox_support import tariff_ensure, trip_complete_for
@@ -357,3 +358,22 @@ def test_events_parked_lists_parked_deliveries_in_every_subscriber(rider: Any) -
     )
     assert lines[1] == "    ValueError: no tariff"
     assert lines[-1].startswith("1 parked deliveries, 1 not retried")
+
+
+def test_a_handler_acts_for_the_account_its_event_concerns(
+    rider: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """So its calls into a module being extracted take that rider's side of cohort routing."""
+    trip_complete_for(rider)
+    sent = Sent()
+    machinery.outbox_relay_run("trips", send=sent)
+    (delivery,) = sent.deliveries
+    seen: list[Any] = []
+    monkeypatch.setattr(
+        machinery.events, "handler_of", lambda *_: lambda event: seen.append(acting_account())
+    )
+
+    assert machinery.event_deliver(**delivery) is True
+
+    assert seen == [rider.id]
+    assert acting_account() is None  # not left behind for the worker's next task

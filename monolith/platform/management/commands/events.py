@@ -3,6 +3,10 @@
     python manage.py events                  every event type: version, publisher, subscribers,
                                              aggregate and fields (same as `events list`)
     python manage.py events parked           parked deliveries, in every subscriber's database
+    python manage.py events resend           now, what the sweep does every 10 s: send again the
+                                             deliveries relayed longer than
+                                             FLEET_OUTBOX_RESEND_AFTER_SECONDS ago that no
+                                             inbox shows (lost by the broker)
     python manage.py events prune            delete relayed outbox rows and inbox rows past
                                              their retention, in batches, on every database
     python manage.py events prune --dry-run  only count them
@@ -25,10 +29,17 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from monolith.platform import events
 from monolith.platform.boundaries.module_map import module_cards
 from monolith.platform.outbox import pruning
-from monolith.platform.outbox.machinery import aggregate_field_of, inbox_modules, parked_table
+from monolith.platform.outbox.machinery import (
+    aggregate_field_of,
+    delivery_sender,
+    inbox_modules,
+    outbox_modules,
+    outbox_resend_run,
+    parked_table,
+)
 from monolith.platform.registry import module_database
 
-ACTIONS = ("list", "parked", "prune")
+ACTIONS = ("list", "parked", "prune", "resend")
 ERROR_WIDTH = 120
 
 
@@ -73,6 +84,8 @@ class Command(BaseCommand):
             self.events_list()
         elif action == "parked":
             self.events_parked()
+        elif action == "resend":
+            self.events_resend()
         else:
             self.events_prune(options["older_than"], dry_run=options["dry_run"])
 
@@ -121,6 +134,19 @@ class Command(BaseCommand):
             f"{total} parked deliveries, {waiting} not retried "
             f"(retry them in the admin once their cause is fixed)."
         )
+
+    def events_resend(self) -> None:
+        resent = 0
+        with delivery_sender() as send:
+            for label in outbox_modules():
+                result = outbox_resend_run(label, send=send)
+                resent += result.resent
+                self.stdout.write(
+                    f"{label}: {result.checked} relayed events past the window checked, "
+                    f"{result.completed} handled by every subscriber, "
+                    f"{result.resent} deliveries sent again"
+                )
+        self.stdout.write(self.style.SUCCESS(f"{resent} deliveries sent again in all."))
 
     def events_prune(self, older_than_days: int | None, *, dry_run: bool) -> None:
         verb = "would delete" if dry_run else "deleted"
