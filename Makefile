@@ -9,12 +9,14 @@ PY := $(VENV)/bin/python
 EMBEDDED := $(PY) -m monolith.embedded --
 HOST ?= 127.0.0.1
 PORT ?= 8000
+SERVICE_PORT ?= 8001
 export PACT_DO_NOT_TRACK := true
 
-.PHONY: help install run serve demo test check lint typecheck boundaries pytest peel browser schema bench clean
+.PHONY: help install run run-split serve demo demo-split test check lint typecheck boundaries pytest peel browser schema bench clean
 
 help:
 	@echo "make run    install, migrate, load demo data and serve on http://$(HOST):$(PORT)/"
+	@echo "make run-split  the same, plus the trips service on http://$(HOST):$(SERVICE_PORT)/ (make demo-split beside it)"
 	@echo "make test   install and run the whole suite (lint, types, tests incl. the browser test)"
 
 $(VENV)/.installed: requirements/lock.txt
@@ -28,15 +30,26 @@ install: $(VENV)/.installed
 run: install
 	$(EMBEDDED) $(MAKE) --no-print-directory serve
 
+# The monolith and the trips service as separate deployables, each with its own database and
+# worker: docs/extraction.md, "Running it locally".
+run-split: install
+	$(EMBEDDED) $(MAKE) --no-print-directory serve SPLIT=trips
+
 # Runs inside the embedded environment (or against the URLs you set).
 serve:
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py fleet_demo
 	$(PY) manage.py collectstatic --no-input --verbosity 0
-	DJANGO_SETTINGS_MODULE=monolith.settings.local $(PY) -m monolith.local_stack --bind $(HOST):$(PORT)
+	DJANGO_SETTINGS_MODULE=monolith.settings.local $(PY) -m monolith.local_stack --bind $(HOST):$(PORT) \
+		$(if $(SPLIT),--split $(SPLIT) --service-bind $(HOST):$(SERVICE_PORT))
 
 demo: install
 	$(EMBEDDED) $(PY) manage.py fleet_demo
+
+# Against a running `make run-split`: routes a cohort to the trips service, shows who is served
+# where, rolls back.
+demo-split: install
+	$(EMBEDDED) $(PY) -m docs.demo_split --monolith http://$(HOST):$(PORT)
 
 test: install browser check pytest peel
 

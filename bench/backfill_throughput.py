@@ -1,7 +1,7 @@
 """Backfill throughput: ``strangler backfill`` against a bare PostgreSQL ``COPY`` of the tables.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/h9_bench \\
-        CELERY_BROKER_URL=redis://127.0.0.1:6379/9 \\
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/fleet_bench \\
+        CELERY_BROKER_URL=redis://127.0.0.1:6379/0 \\
         .venv/bin/python -m bench.backfill_throughput --rows 100000 --runs 3
 
 ``DATABASE_URL`` is the monolith's database (the source; migrated and filled with trips here:

@@ -6,15 +6,19 @@ CELERY_BROKER_URL set, or inside the embedded environment:
 
     .venv/bin/python -m monolith.embedded -- .venv/bin/python -m bench.edge_proxy
 
-It starts the monolith and the trips service under gunicorn (one worker each; the monolith
-with threads, as a forwarded booking calls back into it) on databases of their own, routes
-trips to the service for everyone, and times ``GET /api/v1/trips/`` for one rider: through the
-monolith with the rider's DRF token ("edge": authentication, the routing decision, a signed
-token, the forward over a pooled connection) and straight to the service with the internal
-token the edge would send ("direct"), one of each in turn. It prints p50 and p99 of both and
-their difference; then, for scale, the monolith answering the same request itself (routing
-back to nobody), and the edge's own forwarding time (its histogram's mean). Nothing here
-asserts on time.
+It starts the monolith and the trips service under gunicorn (one worker each, gthread: the
+monolith with threads, as a forwarded booking calls back into it; the service with the
+threads and keep-alive its ConfigMap sets) on databases of their own, routes trips to the
+service for everyone, and times ``GET /api/v1/trips/`` for one rider: through the monolith
+with the rider's DRF token ("edge": authentication, the routing decision, a signed token, the
+forward over a pooled connection) and straight to the service with the internal token the
+edge would send ("direct"), one of each in turn, a new client connection each, in ``--rounds``
+rounds (``--service-worker sync`` runs the service's worker as it was before gthread,
+for comparison). It prints p50 and p99 of both and their difference per round and their medians; how
+many connections the service closed and how many the edge kept open to it (from the kernel's
+socket table: a pool that reconnects per request leaves one closed connection per request);
+then, for scale, the monolith answering the same request itself (routing back to nobody), and
+the edge's own forwarding time (its histogram's mean). Nothing here asserts on time.
 """
 
 import argparse
@@ -29,12 +33,15 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from urllib.parse import urlsplit
+from pathlib import Path
 
-import psycopg
+import yaml
 
 from monolith.platform.deployable_process import (
     ROOT,
+    database_drop,
+    database_ensure,
+    database_named,
     free_port,
     gunicorn_command,
     production_environment,
@@ -56,17 +63,40 @@ print(json.dumps([str(rider.id), Token.objects.create(user=rider).key]))
 """
 
 
+# The service's gunicorn settings as its Kubernetes ConfigMap gives them.
+SERVICE_CONFIG = ROOT / "extracted" / "trips" / "k8s" / "base" / "configmap.yaml"
+GUNICORN_VARIABLES = ("GUNICORN_THREADS", "GUNICORN_KEEPALIVE", "GUNICORN_TIMEOUT")
+TCP_STATES = {"01": "established", "06": "time_wait"}
+
+
 @contextmanager
 def _database(server_url: str, name: str) -> Iterator[str]:
-    parts = urlsplit(server_url)
-    admin_url = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+    url = database_named(server_url, name)
+    database_ensure(url)
     try:
-        yield parts._replace(path=f"/{name}").geturl()
+        yield url
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        database_drop(url)
+
+
+def _service_gunicorn() -> dict[str, str]:
+    data = yaml.safe_load(SERVICE_CONFIG.read_text())["data"]
+    return {name: data[name] for name in GUNICORN_VARIABLES}
+
+
+def _sockets(port: int) -> dict[str, int]:
+    """Loopback TCP sockets whose local port is ``port`` (the server's side), by state."""
+    counts = dict.fromkeys(TCP_STATES.values(), 0)
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, _, state = line.split()[1:4]
+            if int(local.rsplit(":", 1)[1], 16) == port and state in TCP_STATES:
+                counts[TCP_STATES[state]] += 1
+    return counts
 
 
 def _manage(env: dict[str, str], *args: str) -> str:
@@ -128,10 +158,23 @@ def _quantiles(samples: list[float]) -> tuple[float, float]:
     return cuts[49], cuts[98]
 
 
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=1000, help="timed requests per side")
+    parser.add_argument(
+        "--requests", type=int, default=1000, help="timed requests per side and round"
+    )
     parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, reported with medians")
+    parser.add_argument(
+        "--service-worker",
+        choices=("gthread", "sync"),
+        default="gthread",
+        help="the service's gunicorn worker class: sync (one thread) for comparison",
+    )
     options = parser.parse_args()
     server_url = os.environ.get("DATABASE_URL", "")
     if not server_url.startswith("postgres"):
@@ -166,6 +209,13 @@ def main() -> None:
                 "DATABASE_URL": stack.enter_context(
                     _database(server_url, f"bench_edge_t_{suffix}")
                 ),
+                **_service_gunicorn(),
+                # gunicorn takes these over its config file.
+                **(
+                    {"GUNICORN_CMD_ARGS": "--worker-class sync --threads 1"}
+                    if options.service_worker == "sync"
+                    else {}
+                ),
                 **{
                     f"FLEET_MODULE_URL_{label.upper()}": f"http://127.0.0.1:{monolith_port}"
                     for label in ("users", "vehicles", "billing")
@@ -199,15 +249,29 @@ def main() -> None:
             return {"X-Fleet-Internal-Token": token}
 
         edge_headers = {"Authorization": f"Token {rider_token}"}
-        edge: list[float] = []
-        direct: list[float] = []
-        for turn in range(options.warmup + options.requests):
-            # The direct side signs its token outside the timing; the edge signs inside its own.
-            sides = [(edge, monolith_port, edge_headers), (direct, trips_port, direct_headers())]
-            for samples, port, headers in sides if turn % 2 else reversed(sides):
-                elapsed = _timed(port, headers, "service")
-                if turn >= options.warmup:
-                    samples.append(elapsed)
+        closed_before = _sockets(trips_port)["time_wait"]
+        rounds: list[tuple[list[float], list[float]]] = []
+        print(f"load average before: {_load()}", flush=True)  # noqa: T201
+        for _ in range(options.rounds):
+            edge: list[float] = []
+            direct: list[float] = []
+            for turn in range(options.warmup + options.requests):
+                # The direct side signs its token outside the timing; the edge, inside its own.
+                sides = [
+                    (edge, monolith_port, edge_headers),
+                    (direct, trips_port, direct_headers()),
+                ]
+                for samples, port, headers in sides if turn % 2 else reversed(sides):
+                    elapsed = _timed(port, headers, "service")
+                    if turn >= options.warmup:
+                        samples.append(elapsed)
+            rounds.append((edge, direct))
+            if len(rounds) == 1:
+                # Closed sockets stay in TIME_WAIT for 60 s: counted after a round that short.
+                closed = _sockets(trips_port)["time_wait"] - closed_before
+        sockets = _sockets(trips_port)
+        print(f"load average after:  {_load()}", flush=True)  # noqa: T201
+        per_round = options.warmup + options.requests
 
         forward_mean = _forward_mean_ms(monolith_port)
 
@@ -226,19 +290,32 @@ def main() -> None:
             for _ in range(options.warmup + options.requests)
         ][options.warmup :]
 
-    edge_p50, edge_p99 = _quantiles(edge)
-    direct_p50, direct_p99 = _quantiles(direct)
+    lines = [
+        f"GET {PATH}, {options.requests} requests per side and round, one gunicorn worker each "
+        f"(the service's: {options.service_worker})",
+        "   round  direct p50 / p99     edge p50 / p99       proxy cost p50 / p99",
+    ]
+    figures = []
+    for edge, direct in rounds:
+        (edge_p50, edge_p99), (direct_p50, direct_p99) = _quantiles(edge), _quantiles(direct)
+        costs = (edge_p50 - direct_p50, edge_p99 - direct_p99)
+        figures.append((direct_p50, direct_p99, edge_p50, edge_p99, *costs))
+    medians = tuple(statistics.median(column) for column in zip(*figures, strict=True))
+    for name, row in [*((str(n), f) for n, f in enumerate(figures, 1)), ("median", medians)]:
+        lines.append(
+            f"  {name:>6} {row[0]:6.2f} / {row[1]:6.2f} ms  {row[2]:6.2f} / {row[3]:6.2f} ms  "
+            f"{row[4]:6.2f} / {row[5]:6.2f} ms"
+        )
     local_p50, local_p99 = _quantiles(local)
-    print(  # noqa: T201
-        f"GET {PATH}, {options.requests} requests per side, one gunicorn worker each\n"
-        f"  direct to the service  p50 {direct_p50:7.2f} ms  p99 {direct_p99:7.2f} ms\n"
-        f"  through the edge       p50 {edge_p50:7.2f} ms  p99 {edge_p99:7.2f} ms\n"
-        f"  of which forwarding    mean {forward_mean:6.2f} ms (the edge's histogram) vs direct "
-        f"mean {statistics.fmean(direct):6.2f} ms\n"
-        f"  the monolith itself    p50 {local_p50:7.2f} ms  p99 {local_p99:7.2f} ms\n"
-        f"  proxy cost             p50 {edge_p50 - direct_p50:7.2f} ms  "
-        f"p99 {edge_p99 - direct_p99:7.2f} ms"
-    )
+    lines += [
+        f"  forwarding      mean {forward_mean:6.2f} ms (the edge's histogram) vs direct mean "
+        f"{statistics.fmean(rounds[-1][1]):6.2f} ms",
+        f"  monolith itself p50 {local_p50:7.2f} ms  p99 {local_p99:7.2f} ms",
+        f"  connections the service closed in round 1: {closed}, for {per_round} forwarded "
+        f"and {per_round} direct requests (a client closing first leaves no trace there); "
+        f"open to it at the end: {sockets['established']} (the edge's pool)",
+    ]
+    print("\n".join(lines))  # noqa: T201
 
 
 if __name__ == "__main__":

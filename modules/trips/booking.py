@@ -20,16 +20,20 @@ own (decision 0008). The saga's state is stored in trips and advanced one step a
   exists if and only if its booking is confirmed, so the trip itself never needs undoing.
 """
 
+import copy
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db.models import Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from modules.trips.errors import ActiveTripExists, BookingNotFound, BookingPending, RiderDeactivated
@@ -87,6 +91,8 @@ class BookingRun:
     saga: BookingSaga
     # The business error a step raised in this run (re-raised to in-process callers).
     refusal: FleetError | None = None
+    # The trip, when this run created it: the caller answers with it without reading it back.
+    trip: Trip | None = None
 
 
 class _LeaseLost(Exception):
@@ -135,14 +141,16 @@ def _step_record(
 ) -> None:
     """Append a step attempt (and the steps ``also`` done with it) to the booking's history.
 
-    The caller holds the booking's row lock, so the numbering cannot race.
+    The caller holds the booking's row lock, so the numbering cannot race. The numbers are
+    worked out by the insert itself, from the last one recorded: one statement, not two.
     """
     code, message = _error_text(error) if error is not None else ("", "")
-    first = BookingSagaStep.objects.filter(saga=saga).count() + 1
+    recorded = BookingSagaStep.objects.filter(saga_id=saga.pk).order_by("-number")
+    last = Coalesce(Subquery(recorded.values("number")[:1]), 0)
     BookingSagaStep.objects.bulk_create(
         BookingSagaStep(
             saga=saga,
-            number=first + offset,
+            number=last + (offset + 1),
             step=done,
             action=action,
             outcome=outcome,
@@ -153,11 +161,14 @@ def _step_record(
     )
 
 
-def _finish(saga: BookingSaga, state: str) -> None:
-    saga.state = state
-    saga.lease_token = None
-    saga.lease_expires_at = None
-    saga.finished_at = timezone.now()
+def _finished(state: str) -> dict[str, Any]:
+    """The changes that end a booking in ``state``: no runner holds it any more."""
+    return {
+        "state": state,
+        "lease_token": None,
+        "lease_expires_at": None,
+        "finished_at": timezone.now(),
+    }
 
 
 def _compensation_start(step: str) -> str:
@@ -197,6 +208,7 @@ class _Runner:
         self.saga = saga
         self.token = token
         self.refusal: FleetError | None = None
+        self.trip: Trip | None = None
 
     def run(self) -> BookingRun:
         try:
@@ -222,18 +234,31 @@ class _Runner:
                 exc,
                 extra={"booking": str(self.saga.id)},
             )
-        return BookingRun(saga=self.saga, refusal=self.refusal)
+        return BookingRun(saga=self.saga, refusal=self.refusal, trip=self.trip)
 
     # --- persistence, always under the booking's row lock and this runner's lease -------------
 
-    def _locked(self) -> BookingSaga:
-        saga = BookingSaga.objects.select_for_update().get(pk=self.saga.pk)
-        if saga.lease_token != self.token:
-            raise _LeaseLost(saga)
+    def _store(self, **changes: Any) -> BookingSaga:
+        """Store ``changes`` if this runner still holds the lease; the booking with them.
+
+        One conditional update checks the lease and takes the booking's row lock for the rest
+        of the transaction. While the lease holds nobody else changes the booking, so the
+        runner's copy is the stored one and need not be read again. Raises ``_LeaseLost``,
+        with the booking as stored, when another runner took it. The runner adopts the
+        returned booking once the transaction has committed.
+        """
+        changes["updated_at"] = timezone.now()
+        held = BookingSaga.objects.filter(pk=self.saga.pk, lease_token=self.token)
+        if not held.update(**changes):
+            raise _LeaseLost(BookingSaga.objects.get(pk=self.saga.pk))
+        saga = copy.copy(self.saga)
+        for field, value in changes.items():
+            setattr(saga, field, value)
         return saga
 
-    def _renew(self, saga: BookingSaga) -> None:
-        saga.lease_expires_at = timezone.now() + timedelta(seconds=_lease_seconds())
+    def _renewed(self) -> dict[str, Any]:
+        """The change that extends this runner's lease by a lease period from now."""
+        return {"lease_expires_at": timezone.now() + timedelta(seconds=_lease_seconds())}
 
     # --- forward -----------------------------------------------------------------------------
 
@@ -289,15 +314,10 @@ class _Runner:
     def _done(self, step: str, next_step: str, **found: UUID) -> None:
         try:
             with module_atomic("trips"):
-                saga = self._locked()
+                saga = self._store(step=next_step, **found, **self._renewed())
                 _step_record(
                     saga, step=step, action=BookingStepAction.DO, outcome=BookingStepOutcome.DONE
                 )
-                for field, value in found.items():
-                    setattr(saga, field, value)
-                saga.step = next_step
-                self._renew(saga)
-                saga.save()
         except _LeaseLost as lost:
             if lost.saga.state not in (BookingState.RUNNING, BookingState.CONFIRMED):
                 # The new runner turned back, perhaps past this step already: what this
@@ -326,29 +346,31 @@ class _Runner:
             )
 
     def _trip_create_and_confirm(self) -> None:
+        if self.saga.vehicle_id is None:
+            raise RuntimeError(f"booking {self.saga.id} reached create_trip without a vehicle")
         with module_atomic("trips"):
-            saga = self._locked()
-            if saga.vehicle_id is None:
-                raise RuntimeError(f"booking {saga.id} reached create_trip without a vehicle")
+            # Confirmed first: the lease is checked before the trip exists.
+            saga = self._store(step=BookingStep.CONFIRM, **_finished(BookingState.CONFIRMED))
+            trip = None
             if not Trip.objects.filter(id=saga.trip_id).exists():
                 now = timezone.now()
                 try:
-                    # A savepoint: losing to another active trip of the rider is a refusal.
-                    with module_atomic("trips"):
-                        # Created assigned: the vehicle is already reserved for it.
-                        Trip.objects.create(
-                            id=saga.trip_id,
-                            rider_id=saga.rider_id,
-                            vehicle_id=saga.vehicle_id,
-                            status=TripStatus.ASSIGNED,
-                            origin_latitude=saga.origin_latitude,
-                            origin_longitude=saga.origin_longitude,
-                            destination_latitude=saga.destination_latitude,
-                            destination_longitude=saga.destination_longitude,
-                            requested_at=saga.created_at,
-                            assigned_at=now,
-                        )
+                    # Created assigned: the vehicle is already reserved for it.
+                    trip = Trip.objects.create(
+                        id=saga.trip_id,
+                        rider_id=saga.rider_id,
+                        vehicle_id=saga.vehicle_id,
+                        status=TripStatus.ASSIGNED,
+                        origin_latitude=saga.origin_latitude,
+                        origin_longitude=saga.origin_longitude,
+                        destination_latitude=saga.destination_latitude,
+                        destination_longitude=saga.destination_longitude,
+                        requested_at=saga.created_at,
+                        assigned_at=now,
+                    )
                 except IntegrityError as exc:
+                    # Losing to another active trip of the rider is a refusal. No savepoint:
+                    # the whole transaction goes, the confirmation with it.
                     if ACTIVE_TRIP_CONSTRAINT in str(exc):
                         raise active_trip_conflict(saga.rider_id) from None
                     raise
@@ -359,15 +381,23 @@ class _Runner:
                 action=BookingStepAction.DO,
                 outcome=BookingStepOutcome.DONE,
             )
-            saga.step = BookingStep.CONFIRM
-            _finish(saga, BookingState.CONFIRMED)
-            saga.save()
         self.saga = saga
+        self.trip = trip
 
     def _refused(self, step: str, exc: FleetError) -> None:
         self.refusal = exc
+        code, message = _error_text(exc)
+        if step == BookingStep.RESERVE_CREDIT:
+            # Nothing was held yet (a hold for this booking would have been returned).
+            turn = _finished(BookingState.COMPENSATED)
+        else:
+            turn = {
+                "state": BookingState.COMPENSATING,
+                "step": _compensation_start(step),
+                **self._renewed(),
+            }
         with module_atomic("trips"):
-            saga = self._locked()
+            saga = self._store(failure_code=code, failure_message=message, **turn)
             _step_record(
                 saga,
                 step=step,
@@ -375,15 +405,6 @@ class _Runner:
                 outcome=BookingStepOutcome.REFUSED,
                 error=exc,
             )
-            saga.failure_code, saga.failure_message = _error_text(exc)
-            if step == BookingStep.RESERVE_CREDIT:
-                # Nothing was held yet (a hold for this booking would have been returned).
-                _finish(saga, BookingState.COMPENSATED)
-            else:
-                saga.state = BookingState.COMPENSATING
-                saga.step = _compensation_start(step)
-                self._renew(saga)
-            saga.save()
         self.saga = saga
 
     def _interrupted(self, step: str, action: str, exc: Exception) -> bool:
@@ -401,29 +422,35 @@ class _Runner:
             exc,
             extra={"booking": str(self.saga.id), "step": step},
         )
+        attempts = self.saga.attempts
+        gives_up = (
+            action == BookingStepAction.DO and attempts >= settings.FLEET_BOOKING_MAX_ATTEMPTS
+        )
+        delay = _retry_delay_seconds(attempts)
+        if gives_up:
+            message = _error_text(exc)[1]
+            turn = {
+                "failure_code": GAVE_UP,
+                "failure_message": (
+                    f"The booking could not finish after {attempts} attempts; the last "
+                    f"one failed at {step} ({message})."
+                )[:ERROR_MAX_LENGTH],
+                "state": BookingState.COMPENSATING,
+                "step": _compensation_start(step),
+                **self._renewed(),
+            }
+        else:
+            # Let go: nobody holds the booking until the retry is due.
+            turn = {
+                "lease_token": None,
+                "lease_expires_at": timezone.now() + timedelta(seconds=delay),
+            }
         with module_atomic("trips"):
-            saga = self._locked()
+            saga = self._store(**turn)
             _step_record(
                 saga, step=step, action=action, outcome=BookingStepOutcome.INTERRUPTED, error=exc
             )
-            gives_up = (
-                action == BookingStepAction.DO
-                and saga.attempts >= settings.FLEET_BOOKING_MAX_ATTEMPTS
-            )
-            if gives_up:
-                message = _error_text(exc)[1]
-                saga.failure_code = GAVE_UP
-                saga.failure_message = (
-                    f"The booking could not finish after {saga.attempts} attempts; the last "
-                    f"one failed at {step} ({message})."
-                )[:ERROR_MAX_LENGTH]
-                saga.state = BookingState.COMPENSATING
-                saga.step = _compensation_start(step)
-                self._renew(saga)
-            else:
-                delay = _retry_delay_seconds(saga.attempts)
-                saga.lease_token = None
-                saga.lease_expires_at = timezone.now() + timedelta(seconds=delay)
+            if not gives_up:
                 # robust: a broker outage must not undo the record; the periodic resume
                 # finds the booking once the delay has passed.
                 transaction.on_commit(
@@ -431,7 +458,6 @@ class _Runner:
                     using=module_database("trips"),
                     robust=True,
                 )
-            saga.save()
         self.saga = saga
         return gives_up
 
@@ -451,17 +477,15 @@ class _Runner:
             return False
         except Exception as exc:
             return self._interrupted(step, BookingStepAction.UNDO, exc)
+        if step == BookingStep.RESERVE_VEHICLE:
+            turn = {"step": BookingStep.RESERVE_CREDIT, **self._renewed()}
+        else:
+            turn = _finished(BookingState.COMPENSATED)
         with module_atomic("trips"):
-            saga = self._locked()
+            saga = self._store(**turn)
             _step_record(
                 saga, step=step, action=BookingStepAction.UNDO, outcome=BookingStepOutcome.DONE
             )
-            if step == BookingStep.RESERVE_VEHICLE:
-                saga.step = BookingStep.RESERVE_CREDIT
-                self._renew(saga)
-            else:
-                _finish(saga, BookingState.COMPENSATED)
-            saga.save()
         self.saga = saga
         return True
 
@@ -488,7 +512,7 @@ class _Runner:
             extra={"booking": str(self.saga.id), "step": step},
         )
         with module_atomic("trips"):
-            saga = self._locked()
+            saga = self._store(**_finished(BookingState.FAILED))
             _step_record(
                 saga,
                 step=step,
@@ -496,8 +520,6 @@ class _Runner:
                 outcome=BookingStepOutcome.REFUSED,
                 error=exc,
             )
-            _finish(saga, BookingState.FAILED)
-            saga.save()
         self.saga = saga
 
 
@@ -539,13 +561,13 @@ def booking_start(
         lease_expires_at=now,
     )
     token = None
-    with module_atomic("trips"):
-        if claim:
-            token = uuid.uuid4()
-            saga.lease_token = token
-            saga.lease_expires_at = now + timedelta(seconds=_lease_seconds())
-            saga.attempts = 1
-        saga.save(force_insert=True)
+    if claim:
+        token = uuid.uuid4()
+        saga.lease_token = token
+        saga.lease_expires_at = now + timedelta(seconds=_lease_seconds())
+        saga.attempts = 1
+    # One statement: it needs no transaction of its own.
+    saga.save(force_insert=True)
     return saga, token
 
 
@@ -681,7 +703,7 @@ def booking_trip_or_refusal(run: BookingRun) -> Trip:
     """The booked trip, or the reason there is none, for callers that book in-process."""
     saga = run.saga
     if saga.state == BookingState.CONFIRMED:
-        return Trip.objects.get(id=saga.trip_id)
+        return run.trip or Trip.objects.get(id=saga.trip_id)
     if saga.state in (BookingState.COMPENSATED, BookingState.FAILED):
         if run.refusal is not None:
             raise run.refusal

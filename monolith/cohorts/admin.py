@@ -3,7 +3,8 @@
 Every staff member may look; only the migration team may change routing (the same service as
 the ``cohort`` command, so the same checks and the same audit). The change history is
 read-only. django-waffle's own flag admin is not registered for this flag model (waffle skips
-a swapped model), so no other admin page can change a routing flag.
+a swapped model), so no other admin page can change a routing flag. Shadow mismatches are
+read-only too, for the migration team and staff holding their view permission.
 """
 
 from typing import Any
@@ -13,9 +14,11 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from monolith.cohorts.forms import CohortRouteForm
-from monolith.cohorts.models import RoutingChange, RoutingFlag
+from monolith.cohorts.models import RoutingChange, RoutingFlag, ShadowMismatch
 from monolith.cohorts.selectors import cohort_status, cohort_statuses, stage_text
 from monolith.cohorts.services import (
     RouteSettings,
@@ -23,12 +26,21 @@ from monolith.cohorts.services import (
     module_check,
     routing_may_change,
 )
-from monolith.platform.admin import ReadOnlyAdminMixin
+from monolith.platform.access import Role, user_roles
+from monolith.platform.admin import AccountNamesAdmin, ReadOnlyAdminMixin, account_username
 from monolith.platform.errors import FleetError, NotFound
 
 
 def _staff(request: HttpRequest) -> bool:
     return bool(request.user.is_active and request.user.is_staff)
+
+
+def _may_view_mismatches(request: HttpRequest) -> bool:
+    user = request.user
+    return _staff(request) and (
+        user.has_perm("cohorts.view_shadowmismatch")
+        or Role.MIGRATION_TEAM.value in user_roles(user)
+    )
 
 
 @admin.register(RoutingFlag)
@@ -69,6 +81,7 @@ class CohortRoutingAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "statuses": cohort_statuses(),
             "may_change": self.has_change_permission(request),
+            "may_view_mismatches": _may_view_mismatches(request),
         }
         return TemplateResponse(request, "admin/cohorts/status.html", context)
 
@@ -129,6 +142,7 @@ class CohortRoutingAdmin(admin.ModelAdmin):
             "status": status,
             "form": form,
             "may_change": may_change,
+            "may_view_mismatches": _may_view_mismatches(request),
             "changes": RoutingChange.objects.filter(module=module)[:20],
         }
         return TemplateResponse(request, "admin/cohorts/route.html", context)
@@ -148,3 +162,54 @@ class RoutingChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return _staff(request)
+
+
+@admin.register(ShadowMismatch)
+class ShadowMismatchAdmin(ReadOnlyAdminMixin, AccountNamesAdmin):
+    """Reads whose answer from the service differed from the monolith's in shadow mode: what
+    was read, for whom, and how the answers differ. Never edited; pruned by age."""
+
+    account_fields = ("account_id",)
+    list_display = (
+        "recorded_at",
+        "module",
+        "method",
+        "path",
+        "statuses",
+        "differing",
+        "account",
+        "request_id",
+    )
+    list_filter = ("module", "route", "method", "recorded_at")
+    search_fields = ("path", "differing", "request_id")
+    fields = (
+        "recorded_at",
+        "module",
+        "method",
+        "path",
+        "route",
+        "account",
+        "statuses",
+        "request_id",
+        "differing",
+        "difference",
+    )
+    readonly_fields = fields
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _may_view_mismatches(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_view_mismatches(request)
+
+    @admin.display(description="monolith / service")
+    def statuses(self, mismatch: ShadowMismatch) -> str:
+        return f"{mismatch.monolith_status} / {mismatch.service_status}"
+
+    @admin.display(description="account")
+    def account(self, mismatch: ShadowMismatch) -> str:
+        return account_username(mismatch, "account_id")
+
+    @admin.display(description="difference")
+    def difference(self, mismatch: ShadowMismatch) -> SafeString:
+        return format_html('<pre class="shadow-diff">{}</pre>', mismatch.diff)

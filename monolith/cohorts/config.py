@@ -4,6 +4,7 @@ A decision runs on every request to a module's API; reading Django's lazy settin
 there costs more than the decision itself.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,11 @@ class RoutingConfig:
     refresh_seconds: float
     max_age_seconds: float
     traffic_flush_seconds: float
+    # Shadow mode: the share of reads shadowed per module (100 when not named), the largest
+    # answer compared, and the fields each module declares volatile ("*": every module's).
+    shadow_sample_percent: Mapping[str, float]
+    shadow_max_body_bytes: int
+    shadow_volatile_fields: Mapping[str, tuple[str, ...]]
 
 
 _config: RoutingConfig | None = None
@@ -34,6 +40,12 @@ def routing_config() -> RoutingConfig:
             refresh_seconds=settings.COHORT_ROUTING_REFRESH_MS / 1000,
             max_age_seconds=settings.COHORT_ROUTING_MAX_AGE_SECONDS,
             traffic_flush_seconds=settings.COHORT_TRAFFIC_FLUSH_SECONDS,
+            shadow_sample_percent=dict(settings.COHORT_SHADOW_SAMPLE_PERCENT),
+            shadow_max_body_bytes=settings.COHORT_SHADOW_MAX_BODY_BYTES,
+            shadow_volatile_fields={
+                module: tuple(paths)
+                for module, paths in settings.COHORT_SHADOW_VOLATILE_FIELDS.items()
+            },
         )
     return config
 

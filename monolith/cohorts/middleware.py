@@ -4,7 +4,10 @@ For a request to a fleet module's API (``/api/v1/<module>/``): when this deploya
 module, the decision is taken once the URL is resolved, with the view's own DRF authenticators
 (``routing.route_for_request``), before the view runs; every such response says in
 ``X-Served-By`` which side answered (this deployable's side unless something downstream, such
-as the edge proxy, set it) and is counted per side (``traffic``). Other paths pass untouched.
+as the edge proxy, set it) and is counted per side (``traffic``). While the request runs, its
+decisions are what ``routing.current_route`` answers, so a call it makes into another module's
+``api.py`` goes to the side this request's user is routed to for that module
+(``monolith.platform.interservice.routed``). Other paths pass untouched.
 """
 
 import time

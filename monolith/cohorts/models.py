@@ -129,3 +129,34 @@ class RoutingChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.module} by {self.changed_by_username} at {self.changed_at:%Y-%m-%d %H:%M}"
+
+
+class ShadowMismatch(models.Model):
+    """A read whose answer from the module's service differed from the monolith's, in shadow
+    mode (the monolith's answer is the one the caller got). Never edited; pruned by age."""
+
+    module = models.CharField(max_length=100)
+    method = models.CharField(max_length=10)
+    # The path and query as the caller sent them, and the URL pattern they matched (to filter).
+    path = models.TextField()
+    route = models.CharField(max_length=300, blank=True)
+    # The account the read acted for (None: anonymous). An id, not a key: it outlives it.
+    account_id = models.UUIDField(null=True, blank=True)
+    monolith_status = models.PositiveSmallIntegerField()
+    service_status = models.PositiveSmallIntegerField()
+    # The fields that differ ("results[0].status, count"), and the whole difference to read.
+    differing = models.TextField(blank=True)
+    diff = models.TextField()
+    request_id = models.CharField(max_length=100, blank=True, db_index=True)
+    recorded_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ("-recorded_at", "-id")
+        verbose_name = _("shadow mismatch")
+        verbose_name_plural = _("shadow mismatches")
+        indexes = [
+            models.Index(fields=["module", "-recorded_at"], name="cohorts_shadow_module_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}: {self.monolith_status} vs {self.service_status}"

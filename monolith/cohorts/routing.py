@@ -4,7 +4,12 @@
   request) and after authentication (DRF's, see ``identity``); the middleware takes it for every
   request to a routed module's API, before the view runs.
 - ``current_route(module)``: the same decision for code running inside that request, such as
-  one module's call to another's ``api.py``.
+  one module's call to another's ``api.py`` (``monolith.platform.interservice.routed``): the
+  request's decisions per module are in a context variable, so a decision already taken costs
+  one read of it and a dictionary look-up. Outside a request (a Celery task, a management
+  command) it decides for the account the code declares it acts for
+  (``monolith.platform.interservice.acting.acting_as``), else as anonymous.
+- ``current_account()``: that account, for the call that goes to the service to act for.
 - ``route_for_account(module, account_id)``: the decision for an account, with no request.
 
 None of them queries the database: they read this process's snapshot of the flags
@@ -25,11 +30,9 @@ from monolith.cohorts.identity import account_of, request_account_id
 from monolith.cohorts.rules import CohortRule, Reason, Side, route_flag_name
 from monolith.cohorts.snapshot import routing_rules
 from monolith.cohorts.traffic import decision_count
+from monolith.platform.interservice.acting import acting_account
 
 _DECISIONS_ATTRIBUTE = "_cohort_decisions"
-_current_request: contextvars.ContextVar[HttpRequest | None] = contextvars.ContextVar(
-    "cohort_current_request", default=None
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,20 @@ class Decision:
     side: Side
     reason: Reason
     shadow: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRoutes:
+    """The request being served and its decisions so far, per module (the same dictionary
+    ``route_for_request`` fills)."""
+
+    request: HttpRequest
+    decisions: dict[str, Decision]
+
+
+_request_routes: contextvars.ContextVar[RequestRoutes | None] = contextvars.ContextVar(
+    "cohort_request_routes", default=None
+)
 
 
 def module_routed(module: str) -> bool:
@@ -92,14 +109,19 @@ def route_for_request(
     return _route_once(request, module, lambda: request_account_id(request, view_func))
 
 
+def _decisions_of(request: HttpRequest) -> dict[str, Decision]:
+    decisions: dict[str, Decision] | None = getattr(request, _DECISIONS_ATTRIBUTE, None)
+    if decisions is None:
+        decisions = {}
+        setattr(request, _DECISIONS_ATTRIBUTE, decisions)
+    return decisions
+
+
 def _route_once(
     request: HttpRequest | Request, module: str, account: Callable[[], UUID | None]
 ) -> Decision:
     http_request = request._request if isinstance(request, Request) else request
-    decisions: dict[str, Decision] | None = getattr(http_request, _DECISIONS_ATTRIBUTE, None)
-    if decisions is None:
-        decisions = {}
-        setattr(http_request, _DECISIONS_ATTRIBUTE, decisions)
+    decisions = _decisions_of(http_request)
     decision = decisions.get(module)
     if decision is not None:
         return decision
@@ -114,19 +136,33 @@ def _route_once(
     return decision
 
 
-def request_routing_begin(request: HttpRequest) -> contextvars.Token[HttpRequest | None]:
+def request_routing_begin(request: HttpRequest) -> contextvars.Token[RequestRoutes | None]:
     """Make ``request`` the one ``current_route`` decides for, until ``request_routing_end``."""
-    return _current_request.set(request)
+    return _request_routes.set(RequestRoutes(request, _decisions_of(request)))
 
 
-def request_routing_end(token: contextvars.Token[HttpRequest | None]) -> None:
-    _current_request.reset(token)
+def request_routing_end(token: contextvars.Token[RequestRoutes | None]) -> None:
+    _request_routes.reset(token)
 
 
 def current_route(module: str) -> Decision:
-    """The decision for ``module`` in the request being served; outside one, as anonymous."""
-    request = _current_request.get()
-    if request is None:
-        return route_for_account(module, None)
+    """The decision for ``module`` in the request being served: the one taken for it already,
+    else taken now (once, for the user DRF authenticated). Outside a request, the decision for
+    the account the code acts for (``acting_as``), or as anonymous."""
+    routes = _request_routes.get()
+    if routes is None:
+        return route_for_account(module, acting_account())
+    decision = routes.decisions.get(module)
+    if decision is not None:
+        return decision
+    request = routes.request
     # Inside the view DRF has authenticated, and set the user on the request it wraps.
     return _route_once(request, module, lambda: account_of(getattr(request, "user", None)))
+
+
+def current_account() -> UUID | None:
+    """The account ``current_route`` decides for: the request's user, else the acting account."""
+    routes = _request_routes.get()
+    if routes is None:
+        return acting_account()
+    return account_of(getattr(routes.request, "user", None))

@@ -25,7 +25,7 @@ from monolith.cohorts.rules import (
 )
 from monolith.cohorts.services import RouteSettings, module_check, route_settings_of
 from monolith.cohorts.snapshot import rules_load
-from monolith.cohorts.traffic import SideTraffic, traffic_window
+from monolith.cohorts.traffic import ShadowCounts, SideTraffic, shadow_window, traffic_window
 from monolith.platform.errors import NotFound
 from monolith.platform.registry import fleet_modules
 
@@ -73,8 +73,8 @@ class ModuleStatus:
     accounts: int
     # Per side over the last minutes; None when no shared Redis holds the counts.
     traffic: dict[Side, SideTraffic] | None
-    # Shadow comparisons arrive with shadow mode's proxy; until then there is nothing to rate.
-    shadow_mismatch_rate: float | None
+    # Shadow reads over the same minutes; None when no shared Redis holds the counts.
+    shadow: ShadowCounts | None
     last_change: RoutingChange | None
 
     @property
@@ -110,10 +110,29 @@ class ModuleStatus:
         return self.side_text(Side.SERVICE)
 
     @property
+    def shadow_mismatch_rate(self) -> float | None:
+        """Mismatches among the shadow reads compared over the window."""
+        return self.shadow.mismatch_rate if self.shadow is not None else None
+
+    @property
     def shadow_text(self) -> str:
+        """On or off, and the mismatch rate over the window: "on, mismatches 2.5% (3 of 120
+        compared, 1 error)"."""
+        state = "on" if self.route.shadow else "off"
+        counts = self.shadow
+        if counts is None or counts == ShadowCounts():
+            return f"{state}, mismatches —"
         rate = self.shadow_mismatch_rate
+        details = [f"{counts.mismatched} of {counts.compared} compared"]
+        if counts.errors:
+            details.append(_plural(counts.errors, "error"))
+        details.extend(
+            f"{count} {fate}"
+            for count, fate in ((counts.dropped, "dropped"), (counts.skipped, "skipped"))
+            if count
+        )
         mismatches = "—" if rate is None else f"{rate:.1%}"
-        return f"{'on' if self.route.shadow else 'off'}, mismatches {mismatches}"
+        return f"{state}, mismatches {mismatches} ({', '.join(details)})"
 
 
 def cohort_size(module: str) -> tuple[int, int]:
@@ -166,7 +185,7 @@ def cohort_status(module: str) -> ModuleStatus:
         cohort_size=in_cohort,
         accounts=accounts,
         traffic=traffic_window(module),
-        shadow_mismatch_rate=None,
+        shadow=shadow_window(module),
         last_change=RoutingChange.objects.filter(module=module).first(),
     )
 

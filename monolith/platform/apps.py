@@ -19,3 +19,9 @@ class PlatformConfig(AppConfig):
         last_app = [config for config in apps.get_app_configs() if config.models_module][-1]
         post_migrate.connect(roles_ensure, sender=last_app, dispatch_uid="fleet-roles-ensure")
         sql_guard_install()
+        # A module with a service: other modules' calls to its api go where the user is routed
+        # (a project without cohort routing, such as the boundary checks' fixture, has none).
+        if apps.is_installed("monolith.cohorts"):
+            from monolith.platform.interservice.routed import routed_apis_install
+
+            routed_apis_install()

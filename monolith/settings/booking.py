@@ -36,13 +36,19 @@ FLEET_BOOKING_LEASE_SECONDS = env_int("FLEET_BOOKING_LEASE_SECONDS", 30)
 FLEET_BOOKING_MAX_ATTEMPTS = env_int("FLEET_BOOKING_MAX_ATTEMPTS", 6)
 # How often beat looks for bookings whose lease expired.
 FLEET_BOOKING_RESUME_EVERY_SECONDS = env_int("FLEET_BOOKING_RESUME_EVERY_SECONDS", 15)
+# The Retry-After a client gets with a booking that is still going on (202 from the booking
+# request, or the booking polled): a booking interrupted once is run again after 1 s, so a
+# client polling after 2 s usually finds it finished, without hammering the endpoint.
+FLEET_BOOKING_POLL_SECONDS = env_int("FLEET_BOOKING_POLL_SECONDS", 2)
 
 if FLEET_BOOKING_LEASE_SECONDS < 1 or FLEET_BOOKING_MAX_ATTEMPTS < 1:
     raise ImproperlyConfigured(
         "FLEET_BOOKING_LEASE_SECONDS and FLEET_BOOKING_MAX_ATTEMPTS must be at least 1."
     )
-if FLEET_BOOKING_RESUME_EVERY_SECONDS < 1:
-    raise ImproperlyConfigured("FLEET_BOOKING_RESUME_EVERY_SECONDS must be at least 1.")
+if FLEET_BOOKING_RESUME_EVERY_SECONDS < 1 or FLEET_BOOKING_POLL_SECONDS < 1:
+    raise ImproperlyConfigured(
+        "FLEET_BOOKING_RESUME_EVERY_SECONDS and FLEET_BOOKING_POLL_SECONDS must be at least 1."
+    )
 
 CELERY_BEAT_SCHEDULE = {
     **_CELERY_BEAT_SCHEDULE,

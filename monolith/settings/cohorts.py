@@ -1,8 +1,14 @@
 """Cohort routing: which side (monolith or extracted service) serves each user's requests.
 
 Variables: ``COHORT_ROUTED_MODULES``, ``COHORT_DEPLOYABLE_SIDE``, ``COHORT_ROUTING_REDIS_URL``,
-``COHORT_ROUTING_REFRESH_MS``. How it works and the measured figures: docs/cohort-routing.md.
+``COHORT_ROUTING_REFRESH_MS``, and shadow mode's ``COHORT_SHADOW_*``. How it works and the
+measured figures: docs/cohort-routing.md.
 """
+
+import json
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
 
 from monolith.settings.celery import CELERY_BROKER_URL
 from monolith.settings.environment import env_int, env_list, env_str
@@ -42,3 +48,67 @@ COHORT_ROUTING_MAX_AGE_SECONDS = env_int("COHORT_ROUTING_MAX_AGE_SECONDS", 60)
 # few minutes.
 COHORT_TRAFFIC_FLUSH_SECONDS = env_int("COHORT_TRAFFIC_FLUSH_SECONDS", 2)
 COHORT_TRAFFIC_WINDOW_MINUTES = env_int("COHORT_TRAFFIC_WINDOW_MINUTES", 5)
+
+
+def _env_json_object(name: str, default: dict[str, Any]) -> dict[str, Any]:
+    raw = env_str(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = json.loads(raw)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} is not JSON ({error}).") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{name} must be a JSON object keyed by module.")
+    return value
+
+
+def _volatile_fields(name: str) -> dict[str, tuple[str, ...]]:
+    fields: dict[str, tuple[str, ...]] = {}
+    for module, paths in _env_json_object(name, {}).items():
+        if not isinstance(paths, list) or not all(
+            isinstance(path, str) and path and "" not in path.split(".") for path in paths
+        ):
+            raise ImproperlyConfigured(
+                f"{name}[{module!r}] must be a list of field names or dotted paths "
+                '(for example ["served_at", "results.eta"]).'
+            )
+        fields[module] = tuple(paths)
+    return fields
+
+
+def _sample_percent(name: str) -> dict[str, float]:
+    shares: dict[str, float] = {}
+    for module, percent in _env_json_object(name, {}).items():
+        if isinstance(percent, bool) or not isinstance(percent, int | float):
+            raise ImproperlyConfigured(f"{name}[{module!r}] must be a number from 0 to 100.")
+        if not 0 <= percent <= 100:
+            raise ImproperlyConfigured(f"{name}[{module!r}]={percent} is not from 0 to 100.")
+        shares[module] = float(percent)
+    return shares
+
+
+# Shadow mode (``manage.py cohort shadow <module> on``): the monolith serves, and its reads are
+# also sent to the module's service by a few threads in each process and the answers compared.
+# Reads waiting for a thread beyond the queue's size are dropped (counted), never waited for.
+COHORT_SHADOW_WORKERS = env_int("COHORT_SHADOW_WORKERS", 2)
+COHORT_SHADOW_QUEUE_SIZE = env_int("COHORT_SHADOW_QUEUE_SIZE", 200)
+# Fields that may differ between the two answers without being a mismatch, per module ("*":
+# every module), as JSON: {"trips": ["served_at", "results.eta"]}. A name without a dot is
+# ignored at any depth; a dotted path is matched from the top of the answer, list items being
+# transparent (results.eta is the eta of every item in results); a segment may be a glob
+# (*_at). None by default: every field the fleet modules' APIs answer is stored data, the
+# same on both sides once backfilled; a field made at serving time must be declared.
+COHORT_SHADOW_VOLATILE_FIELDS = _volatile_fields("COHORT_SHADOW_VOLATILE_FIELDS")
+# The share of a module's reads that are shadowed, per module, as JSON ({"trips": 25});
+# 100 for a module not named.
+COHORT_SHADOW_SAMPLE_PERCENT = _sample_percent("COHORT_SHADOW_SAMPLE_PERCENT")
+# Answers larger than this (either side's) are not compared: counted as skipped.
+COHORT_SHADOW_MAX_BODY_BYTES = env_int("COHORT_SHADOW_MAX_BODY_BYTES", 1024 * 1024)
+# `manage.py cohort prune` deletes recorded mismatches older than this.
+COHORT_SHADOW_RETENTION_DAYS = env_int("COHORT_SHADOW_RETENTION_DAYS", 14)
+if COHORT_SHADOW_WORKERS < 1 or COHORT_SHADOW_QUEUE_SIZE < 1 or COHORT_SHADOW_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured(
+        "COHORT_SHADOW_WORKERS, COHORT_SHADOW_QUEUE_SIZE and COHORT_SHADOW_RETENTION_DAYS must "
+        "be at least 1."
+    )

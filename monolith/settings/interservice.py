@@ -2,14 +2,26 @@
 
 Variables: ``FLEET_INTERNAL_TOKEN_SECRET`` (required in production, at least 32 characters, the
 same value in the monolith and every service; locally and in tests, unset means a value
-derived from ``SECRET_KEY``, which every local process shares), ``FLEET_DEPLOYABLE_NAME``
-(the issuer named in the tokens this deployable signs), ``FLEET_INTERSERVICE_*`` (timeouts,
-read retries, circuit breaker). How it works: docs/extraction.md, "Calls between deployables".
+derived from ``SECRET_KEY``, which every local process shares),
+``FLEET_INTERNAL_TOKEN_SECRET_PREVIOUS`` (optional: also accepted during a rotation),
+``FLEET_DEPLOYABLE_NAME`` (the issuer named in the tokens this deployable signs),
+``FLEET_INTERSERVICE_*`` (timeouts, read retries, circuit breaker). How it works:
+docs/extraction.md, "Calls between deployables".
 """
+
+from django.core.exceptions import ImproperlyConfigured
 
 from monolith.settings.environment import env_int, env_str
 
 FLEET_INTERNAL_TOKEN_SECRET = env_str("FLEET_INTERNAL_TOKEN_SECRET", "")
+# While the secret is rotated: the one tokens were signed with until now, still accepted (never
+# used to sign). Unset once every deployable signs with the new one.
+FLEET_INTERNAL_TOKEN_SECRET_PREVIOUS = env_str("FLEET_INTERNAL_TOKEN_SECRET_PREVIOUS", "")
+if 0 < len(FLEET_INTERNAL_TOKEN_SECRET_PREVIOUS) < 32:
+    raise ImproperlyConfigured(
+        "FLEET_INTERNAL_TOKEN_SECRET_PREVIOUS is set but shorter than 32 characters: set it to "
+        "the secret the deployables signed with before the rotation, or unset it."
+    )
 FLEET_DEPLOYABLE_NAME = env_str("FLEET_DEPLOYABLE_NAME", "monolith")
 # Tokens live this long; a receiver accepts clocks this far apart.
 FLEET_INTERNAL_TOKEN_TTL_SECONDS = env_int("FLEET_INTERNAL_TOKEN_TTL_SECONDS", 60)

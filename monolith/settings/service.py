@@ -14,9 +14,11 @@ production settings:
 - ``FLEET_MODULE_URL_<LABEL>``: the base URL of every other fleet module (the monolith's, until
   that module is extracted too), all required, kept in ``FLEET_MODULE_URLS``.
 - ``FLEET_INTERNAL_TOKEN_SECRET``: the secret the deployables share to sign internal calls
-  (required by the production settings). The modules served elsewhere answer through their own
-  ``api.py``, turned into HTTP calls (``monolith.platform.interservice``), and REST requests
-  the edge forwards authenticate with its signed token.
+  (required by the production settings); while it is rotated,
+  ``FLEET_INTERNAL_TOKEN_SECRET_PREVIOUS`` is accepted too (``settings.interservice``). The
+  modules served elsewhere answer through their own ``api.py``, turned into HTTP calls
+  (``monolith.platform.interservice``), and REST requests the edge forwards authenticate with
+  its signed token.
 
 A missing or malformed value stops the start-up with one line naming the variable.
 """
@@ -64,7 +66,8 @@ def _module_url(label: str) -> str:
 
 FLEET_MODULE_URLS = {label: _module_url(label) for label in _known if label != FLEET_SERVICE_MODULE}
 
-# FLEET_INTERNAL_TOKEN_SECRET: required by the production settings.
+# FLEET_INTERNAL_TOKEN_SECRET: required by the production settings (and ..._PREVIOUS, checked
+# by the interservice settings when set).
 FLEET_DEPLOYABLE_NAME = env_str("FLEET_DEPLOYABLE_NAME", f"{FLEET_SERVICE_MODULE}-service")
 # REST requests the edge forwards carry the caller's identity in a signed internal token.
 REST_FRAMEWORK = {

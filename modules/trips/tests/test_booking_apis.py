@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.settings import patched_settings
 from rest_framework.test import APIClient
 
 from modules.trips import booking
@@ -23,12 +25,13 @@ ClientFor = Callable[[Any], APIClient]
 TRIPS = "/api/v1/trips/"
 BOOKINGS = "/api/v1/trips/bookings/"
 ROUTE_BODY = {field: str(value) for field, value in ROUTE.items()}
-# Token and user, the caller's roles (2); the booking stored (3); the credit step: the rider,
-# their account, the active-trip check, the hold in users (10); each step recorded under the
-# booking's row lock (6, twice); the vehicle step (9); the trip created and the booking
-# confirmed, recorded (10); the trip read back for the answer (1). Savepoints count: each
-# step is its own transaction.
-BOOKING_QUERIES = 47
+# Token and user, the caller's roles (2); the booking stored (1); the credit step: the rider,
+# their account, the active-trip check, the hold in users (10); each step recorded: the lease
+# checked and renewed by one update that takes the booking's row lock, the step inserted (4,
+# twice); the vehicle step (9); the booking confirmed, the trip looked for and created, both
+# steps recorded (6). The answer is the trip just created, not read back. Savepoints count:
+# each step is its own transaction.
+BOOKING_QUERIES = 36
 # Token and user, the caller's roles, the count, the page, the page's steps.
 LIST_QUERIES = 5
 
@@ -50,6 +53,7 @@ def test_a_confirmed_booking_is_201_with_the_trip_and_its_booking(
     assert body["booking_id"] == str(saga.id)
     assert body["booking_url"] == f"http://testserver{BOOKINGS}{saga.id}/"
     assert response["Location"] == f"http://testserver{TRIPS}{saga.trip_id}/"
+    assert "Retry-After" not in response
     assert held(rider) == booking.booking_credit_amount()
 
 
@@ -74,6 +78,7 @@ def test_a_refused_booking_is_409_with_the_reason_and_nothing_reserved(
     response = client.post(TRIPS, ROUTE_BODY)
 
     assert response.status_code == 409
+    assert "Retry-After" not in response
     body = response.json()
     assert body["code"] == "insufficient_credit"
     assert "available" in body["detail"]
@@ -84,6 +89,7 @@ def test_a_refused_booking_is_409_with_the_reason_and_nothing_reserved(
 
     followed = client.get(body["booking_url"])
     assert followed.status_code == 200
+    assert "Retry-After" not in followed
     assert followed.json()["state"] == "compensated"
     assert followed.json()["trip_url"] is None
     assert followed.json()["steps"][0]["error_code"] == "insufficient_credit"
@@ -105,8 +111,13 @@ def test_no_vehicle_is_409_and_the_credit_is_released(client_for: ClientFor, rid
 
 
 def test_a_booking_that_cannot_finish_now_is_202_and_polled_until_confirmed(
-    client_for: ClientFor, rider: Any, vehicle: Any, monkeypatch: pytest.MonkeyPatch
+    client_for: ClientFor,
+    rider: Any,
+    vehicle: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
 ) -> None:
+    settings.FLEET_BOOKING_POLL_SECONDS = 3
     real = vehicles_api.vehicle_reserve_for_trip
 
     def down(**kwargs: Any) -> Any:
@@ -120,25 +131,42 @@ def test_a_booking_that_cannot_finish_now_is_202_and_polled_until_confirmed(
     assert response.status_code == 202
     saga = BookingSaga.objects.get()
     assert response["Location"] == f"http://testserver{BOOKINGS}{saga.id}/"
+    assert response["Retry-After"] == "3"
     body = response.json()
     assert (body["state"], body["step"], body["trip_url"]) == ("running", "reserve_vehicle", None)
     interrupted = body["steps"][-1]
     assert (interrupted["outcome"], interrupted["error_code"]) == ("interrupted", "unavailable")
     assert interrupted["error"] == "The vehicles service did not answer."
 
-    polled = client.get(response["Location"]).json()
-    assert polled["state"] == "running"
+    polled_running = client.get(response["Location"])
+    assert polled_running.json()["state"] == "running"
+    assert polled_running["Retry-After"] == "3"
 
     # The vehicles module is back; the periodic resume finishes the booking.
     monkeypatch.setattr(vehicles_api, "vehicle_reserve_for_trip", real)
     BookingSaga.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     booking.booking_saga_resume_stale()
 
-    polled = client.get(response["Location"]).json()
+    polled_confirmed = client.get(response["Location"])
+    assert "Retry-After" not in polled_confirmed
+    polled = polled_confirmed.json()
     assert polled["state"] == "confirmed"
     assert polled["vehicle_id"] == str(vehicle.id)
     assert polled["trip_url"] == f"http://testserver{TRIPS}{saga.trip_id}/"
     assert client.get(polled["trip_url"]).json()["status"] == "assigned"
+
+
+def test_the_schema_names_retry_after_on_the_answers_of_a_booking_still_going_on() -> None:
+    # Without the hook naming enums: it imports every module's models, and a peeled run
+    # installs only trips and the modules it depends on.
+    with patched_settings({"POSTPROCESSING_HOOKS": []}):
+        paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+
+    pending = paths[TRIPS]["post"]["responses"]["202"]["headers"]
+    polled = paths[f"{BOOKINGS}{{booking_id}}/"]["get"]["responses"]["200"]["headers"]
+    for headers in (pending, polled):
+        assert headers["Retry-After"]["schema"] == {"type": "integer"}
+    assert "Retry-After" not in paths[TRIPS]["post"]["responses"]["201"].get("headers", {})
 
 
 @pytest.mark.parametrize(

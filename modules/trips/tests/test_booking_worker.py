@@ -1,11 +1,11 @@
 """Integration: bookings run by a real Celery worker process, through a real broker.
 
-No eager mode and no stand-ins: the booking is stored by this process, a worker process (its
-own queue and Redis key prefix) runs it, the test holds real PostgreSQL locks to stop it at a
-step, and kills the worker with SIGKILL where the crash test says so.
+No eager mode and no stand-ins: the booking is stored by this process, a worker process (the
+platform's shared fixture: its own queue and Redis key prefix) runs it, the test holds real
+PostgreSQL locks to stop it at a step, and kills the worker with SIGKILL where the crash test
+says so.
 """
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,8 +14,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from celery import Task
-from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
@@ -25,65 +23,27 @@ from modules.trips.tasks import booking_saga_resume, booking_saga_resume_stale
 from modules.trips.tests.conftest import ROUTE, ROUTE_ARGS, hold_id_of
 from modules.users import api as users_api
 from modules.vehicles import api as vehicles_api
-from monolith.celery import app
 from monolith.platform.deployable_process import database_url
 from monolith.platform.registry import module_database
-from monolith.platform.tests.test_worker_process import FAST_START, Broker
-from monolith.platform.worker_process import WorkerHandle, celery_worker
+from monolith.platform.tests import conftest as platform_fixtures
+from monolith.platform.tests.conftest import WorkerStart
+from monolith.platform.tests.outbox_support import worker_wait
+from monolith.platform.worker_process import WorkerHandle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# The platform's worker fixtures (its conftest does not reach this folder).
+worker_start = platform_fixtures.worker_start
+worker = platform_fixtures.worker
+
 # A killed runner's booking is taken over once this has passed.
 LEASE_SECONDS = 2
-WAIT_SECONDS = 30
 
 
 @pytest.fixture
-def broker() -> Iterator[Broker]:
-    """The environment's broker, with a queue and key prefix of this test's own."""
-    name = f"test-{uuid.uuid4().hex[:12]}"
-    test_broker = Broker(url=settings.CELERY_BROKER_URL, queue=name, key_prefix=f"{name}:")
-    try:
-        yield test_broker
-    finally:
-        test_broker.remove_test_state()
-
-
-@pytest.fixture
-def start_worker(broker: Broker) -> Callable[[], Any]:
-    """Start a worker on the test databases, under this test's settings (peeled or not)."""
-
-    env = broker.worker_env(
-        DJANGO_SETTINGS_MODULE=settings.SETTINGS_MODULE,
-        DATABASE_URL=database_url(connections["default"].settings_dict),
-        FLEET_BOOKING_LEASE_SECONDS=str(LEASE_SECONDS),
-        FLEET_TASK_MAX_DELAY_SECONDS="0",
-    )
-
-    @contextmanager
-    def start() -> Iterator[WorkerHandle]:
-        with celery_worker(env, queues=[broker.queue], extra_args=FAST_START) as worker:
-            yield worker
-
-    return start
-
-
-def send(broker: Broker, task: Task, *args: Any) -> None:
-    """Publish ``task`` to the test's queue, as beat or the booking request would."""
-    with app.connection_for_write(
-        broker.url, transport_options=broker.transport_options()
-    ) as connection:
-        task.apply_async(args, queue=broker.queue, producer=connection.Producer())
-
-
-def wait_for(condition: Callable[[], bool], what: str, worker: WorkerHandle | None) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    log = worker.log() if worker is not None else ""
-    raise AssertionError(f"{what} did not happen within {WAIT_SECONDS} s; worker:\n{log}")
+def worker_env() -> dict[str, str]:
+    """The workers' lease: short, so a test waits out a killed runner's."""
+    return {"FLEET_BOOKING_LEASE_SECONDS": str(LEASE_SECONDS)}
 
 
 @contextmanager
@@ -123,34 +83,33 @@ def state_of(saga: BookingSaga) -> str:
 
 
 def test_a_step_failing_in_the_worker_releases_the_vehicle_and_the_credit(
-    rider: Any, vehicle: Any, broker: Broker, start_worker: Callable[[], Any]
+    rider: Any, vehicle: Any, worker: WorkerHandle
 ) -> None:
     """The fault test: nothing stays reserved, the booking ends compensated."""
     saga, _ = booking.booking_start(rider_id=rider.id, claim=False, **ROUTE_ARGS)
-    with start_worker() as worker:
-        # The worker's trip insert waits on this lock, after the credit and the vehicle.
-        with locked("trips", "LOCK TABLE trips_trip IN EXCLUSIVE MODE") as holder:
-            send(broker, booking_saga_resume, str(saga.id))
-            wait_for(lambda: waiting_on_a_lock(holder), "the trip step waiting", worker)
-            assert BookingSaga.objects.get(pk=saga.pk).step == "create_trip"
-            assert held(rider) == saga.credit_amount
-            # Meanwhile the rider's other booking got its trip: this one's step must fail.
-            other_trip = uuid.uuid4()
-            holder.execute(
-                "INSERT INTO trips_trip (id, rider_id, status, origin_latitude, origin_longitude,"
-                " destination_latitude, destination_longitude, requested_at, cancel_reason,"
-                " cancel_note, cancelled_by, updated_at) VALUES (%s, %s, 'assigned', %s, %s, %s,"
-                " %s, now(), '', '', '', now())",
-                (
-                    other_trip,
-                    rider.id,
-                    *(ROUTE[f] for f in ("origin_latitude", "origin_longitude")),
-                    *(ROUTE[f] for f in ("destination_latitude", "destination_longitude")),
-                ),
-            )
-            holder.commit()
+    # The worker's trip insert waits on this lock, after the credit and the vehicle.
+    with locked("trips", "LOCK TABLE trips_trip IN EXCLUSIVE MODE") as holder:
+        booking_saga_resume.delay(str(saga.id))
+        worker_wait(lambda: waiting_on_a_lock(holder), "the trip step waiting", worker)
+        assert BookingSaga.objects.get(pk=saga.pk).step == "create_trip"
+        assert held(rider) == saga.credit_amount
+        # Meanwhile the rider's other booking got its trip: this one's step must fail.
+        other_trip = uuid.uuid4()
+        holder.execute(
+            "INSERT INTO trips_trip (id, rider_id, status, origin_latitude, origin_longitude,"
+            " destination_latitude, destination_longitude, requested_at, cancel_reason,"
+            " cancel_note, cancelled_by, updated_at) VALUES (%s, %s, 'assigned', %s, %s, %s,"
+            " %s, now(), '', '', '', now())",
+            (
+                other_trip,
+                rider.id,
+                *(ROUTE[f] for f in ("origin_latitude", "origin_longitude")),
+                *(ROUTE[f] for f in ("destination_latitude", "destination_longitude")),
+            ),
+        )
+        holder.commit()
 
-        wait_for(lambda: state_of(saga) == "compensated", "the compensation", worker)
+    worker_wait(lambda: state_of(saga) == "compensated", "the compensation", worker)
 
     saga.refresh_from_db()
     assert saga.failure_code == "active_trip_exists"
@@ -187,8 +146,8 @@ BLOCKED_STEPS = {
 def test_a_worker_killed_inside_a_step_leaves_one_hold_and_one_vehicle_once_resumed(
     rider: Any,
     make_vehicle: Callable[..., Any],
-    broker: Broker,
-    start_worker: Callable[[], Any],
+    worker: WorkerHandle,
+    worker_start: WorkerStart,
     step: str,
 ) -> None:
     vehicles = [make_vehicle(), make_vehicle()]
@@ -197,22 +156,22 @@ def test_a_worker_killed_inside_a_step_leaves_one_hold_and_one_vehicle_once_resu
     module, statement, parameter = BLOCKED_STEPS[step]
     params = (rider.id,) if parameter == "rider" else ()
 
-    with locked(module, statement, *params) as holder, start_worker() as first:
-        send(broker, booking_saga_resume, str(saga.id))
-        wait_for(lambda: waiting_on_a_lock(holder), f"the worker waiting in {step}", first)
+    with locked(module, statement, *params) as holder:
+        booking_saga_resume.delay(str(saga.id))
+        worker_wait(lambda: waiting_on_a_lock(holder), f"the worker waiting in {step}", worker)
         assert BookingSaga.objects.get(pk=saga.pk).step == step
-        first.kill()  # SIGKILL, worker and pool: nothing acknowledges, nothing cleans up
+        worker.kill()  # SIGKILL, worker and pool: nothing acknowledges, nothing cleans up
     # The lock is gone; the dead worker's session ends with its transaction rolled back.
 
     def lease_expired() -> bool:
         lease = BookingSaga.objects.get(pk=saga.pk).lease_expires_at
         return lease is not None and lease < timezone.now()
 
-    wait_for(lease_expired, "the dead runner's lease running out", None)
+    worker_wait(lease_expired, "the dead runner's lease running out", worker)
     assert state_of(saga) == "running"
-    with start_worker() as second:
-        send(broker, booking_saga_resume_stale)  # what beat sends
-        wait_for(lambda: state_of(saga) in {"confirmed", "compensated"}, "the resume", second)
+    with worker_start() as second:
+        booking_saga_resume_stale.delay()  # what beat sends
+        worker_wait(lambda: state_of(saga) in {"confirmed", "compensated"}, "the resume", second)
 
     saga.refresh_from_db()
     assert saga.state == "confirmed"

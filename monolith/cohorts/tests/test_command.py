@@ -1,6 +1,8 @@
-"""``manage.py cohort``: status, route, shadow, who; audited changes; bad input in one line."""
+"""``manage.py cohort``: status, route, shadow, who, prune; audited changes; bad input in one
+line."""
 
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 from typing import Any
@@ -8,8 +10,9 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group
 from django.core.management import ManagementUtility, call_command
+from django.utils import timezone
 
-from monolith.cohorts.models import RoutingChange
+from monolith.cohorts.models import RoutingChange, ShadowMismatch
 from monolith.cohorts.routing import route_for_account
 from monolith.cohorts.rules import Side, cohort_bucket
 from monolith.platform.access import Role
@@ -164,6 +167,7 @@ def test_who_names_the_deployable_that_does_not_route(
         (["route", "trips", "--everyone", "--nobody"], "not allowed with argument"),
         (["shadow", "trips", "maybe"], "invalid choice: 'maybe'"),
         (["launch"], "invalid choice: 'launch'"),
+        (["prune", "--older-than", "0"], "DAYS must be a whole number of at least 1, not '0'"),
     ],
 )
 def test_bad_input_gets_one_clear_line(
@@ -210,3 +214,15 @@ def test_a_blank_reason_is_refused(
     )
     assert (code, err) == (1, "CommandError: a reason is required: say why routing changes\n")
     assert not RoutingChange.objects.exists()
+
+
+def test_prune_says_how_many_old_mismatches_went() -> None:
+    ShadowMismatch.objects.create(
+        module="trips", method="GET", path="/api/v1/trips/", monolith_status=200,
+        service_status=404, diff="status: monolith 200, service 404",
+        recorded_at=timezone.now() - timedelta(days=15),
+    )  # fmt: skip
+    assert cohort("prune") == "shadow mismatches recorded over 14 days ago: 1 deleted.\n"
+    assert cohort("prune", "--older-than", "3") == (
+        "shadow mismatches recorded over 3 days ago: 0 deleted.\n"
+    )

@@ -6,15 +6,19 @@ own credentials (``Authorization``, ``Cookie``): the identity the edge authentic
 a signed internal token for the module (the account and its roles), with the request id and
 ``X-Forwarded-For``. A request body is read from the client as it is sent on, never held whole;
 an answer larger than ``FLEET_EDGE_STREAM_THRESHOLD_BYTES`` (or of unknown length) is streamed.
+Shadow mode's reads take the same way, pool and breaker (``service_read``), with the same
+headers, and are read whole.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import urllib3
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.http.request import HttpHeaders
 
 from monolith.platform.interservice.breaker import CircuitOpen
 from monolith.platform.interservice.client import Deployable, deployable_for
@@ -81,13 +85,25 @@ class Caller:
     roles: frozenset[str]
 
 
-def _headers(request: HttpRequest, module: str, caller: Caller) -> dict[str, str]:
+def forwarded_headers(meta: Mapping[str, Any], scheme: str) -> dict[str, str]:
+    """The client's request headers (from its WSGI ``META``) as the service gets them, before
+    the identity is added: without hop-by-hop headers and credentials, with ``X-Forwarded-*``."""
+    incoming = HttpHeaders(meta)
     headers = {
-        name: value for name, value in request.headers.items() if name.lower() not in _NOT_FORWARDED
+        name: value for name, value in incoming.items() if name.lower() not in _NOT_FORWARDED
     }
-    if not request.META.get("CONTENT_LENGTH"):
+    if not meta.get("CONTENT_LENGTH"):
         headers.pop("Content-Length", None)
-    request_id = request_id_var.get()
+    client = meta.get("REMOTE_ADDR", "")
+    earlier = incoming.get("X-Forwarded-For")
+    headers["X-Forwarded-For"] = f"{earlier}, {client}" if earlier else client
+    headers.setdefault("X-Forwarded-Proto", scheme or "http")
+    return headers
+
+
+def identity_headers(module: str, caller: Caller, request_id: str | None) -> dict[str, str]:
+    """The request id, and the signed internal token naming the caller (none if anonymous)."""
+    headers = {}
     if request_id:
         headers[REQUEST_ID_HEADER] = request_id
     if caller.account_id is not None:
@@ -97,10 +113,6 @@ def _headers(request: HttpRequest, module: str, caller: Caller) -> dict[str, str
             roles=sorted(caller.roles),
             request_id=request_id,
         )
-    client = request.META.get("REMOTE_ADDR", "")
-    earlier = request.headers.get("X-Forwarded-For")
-    headers["X-Forwarded-For"] = f"{earlier}, {client}" if earlier else client
-    headers.setdefault("X-Forwarded-Proto", request.scheme or "http")
     return headers
 
 
@@ -112,10 +124,17 @@ def _body(request: HttpRequest) -> HttpRequest | bytes | None:
     return request if length else None
 
 
-def service_forward(
-    request: HttpRequest, module: str, base_url: str, caller: Caller, *, read: bool
-) -> HttpResponseBase:
-    """The service's answer to ``request``; raises ``ServiceUnreached`` when there is none.
+def service_open(
+    base_url: str,
+    method: str,
+    full_path: str,
+    *,
+    body: HttpRequest | bytes | None,
+    headers: dict[str, str],
+    read: bool,
+) -> urllib3.BaseHTTPResponse:
+    """Send one request to the service at ``base_url``, once, through its pool and breaker;
+    its answer, body unread. Raises ``ServiceUnreached`` when there is none.
 
     For a ``read``, a gateway's 502/503/504 counts as no answer too (the edge can serve it);
     a write gets it as it came, ``Retry-After`` included, rather than be sent twice.
@@ -129,13 +148,12 @@ def service_forward(
             retry_after=open_circuit.retry_after,
             sent=False,
         ) from None
-    path = deployable.path_prefix + request.get_full_path()
     try:
         upstream = deployable.pool.urlopen(
-            request.method or "GET",
-            path,
-            body=_body(request),
-            headers=_headers(request, module, caller),
+            method,
+            deployable.path_prefix + full_path,
+            body=body,
+            headers=headers,
             retries=False,
             redirect=False,
             preload_content=False,
@@ -167,15 +185,72 @@ def service_forward(
             )
     else:
         deployable.breaker.record_success()
+    return upstream
+
+
+def _broke_off(base_url: str, exc: Exception) -> ServiceUnreached:
+    """The answer broke off while it was read."""
+    deployable = deployable_for(base_url)
+    _failed(deployable)
+    return ServiceUnreached(
+        f"{type(exc).__name__}: the answer broke off",
+        retry_after=deployable.breaker.retry_after(),
+        sent=True,
+    )
+
+
+def service_forward(
+    request: HttpRequest, module: str, base_url: str, caller: Caller, *, read: bool
+) -> HttpResponseBase:
+    """The service's answer to ``request``, as Django's; raises ``ServiceUnreached`` when there
+    is none (``service_open``)."""
+    upstream = service_open(
+        base_url,
+        request.method or "GET",
+        request.get_full_path(),
+        body=_body(request),
+        headers={
+            **forwarded_headers(request.META, request.scheme or "http"),
+            **identity_headers(module, caller, request_id_var.get()),
+        },
+        read=read,
+    )
     try:
         return _response(upstream)
-    except (urllib3.exceptions.HTTPError, OSError) as exc:  # the answer broke off while read
-        _failed(deployable)
-        raise ServiceUnreached(
-            f"{type(exc).__name__}: the answer broke off",
-            retry_after=deployable.breaker.retry_after(),
-            sent=True,
-        ) from None
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise _broke_off(base_url, exc) from None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAnswer:
+    """A service's whole answer to a read; ``body`` None when it was larger than asked for."""
+
+    status: int
+    content_type: str
+    body: bytes | None
+
+
+def service_read(
+    base_url: str, method: str, full_path: str, headers: dict[str, str], *, limit: int
+) -> ServiceAnswer:
+    """The service's answer to a read made away from any client's request (shadow mode), read
+    whole up to ``limit`` bytes; raises ``ServiceUnreached`` when there is none."""
+    upstream = service_open(base_url, method, full_path, body=None, headers=headers, read=True)
+    try:
+        length = upstream.headers.get("Content-Length")
+        if length is not None and int(length) > limit:
+            body = None
+        else:
+            body = upstream.read(limit + 1)
+            if len(body) > limit:
+                body = None
+        if body is None:
+            upstream.drain_conn()
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise _broke_off(base_url, exc) from None
+    finally:
+        upstream.release_conn()
+    return ServiceAnswer(upstream.status, upstream.headers.get("Content-Type", ""), body)
 
 
 def _failed(deployable: Deployable) -> None:

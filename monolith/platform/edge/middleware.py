@@ -4,6 +4,10 @@ Runs in ``process_view``, after ``CohortRoutingMiddleware``'s (which took the de
 with the view's own authenticators): so a request routed to the monolith costs one dictionary
 look-up here, and a module without ``FLEET_SERVICE_URL_<LABEL>`` is never forwarded.
 
+In shadow mode (the decision says ``shadow``), a read the monolith serves is marked here and,
+once answered, handed to the shadow runner (``shadow``), which sends it to the service off the
+request path and compares the two answers; the caller's answer is returned as the view made it.
+
 While the service does not answer (refused, timed out, breaker open, a gateway's 502/503/504):
 - a read (GET, HEAD, OPTIONS) is served by the view here, ``X-Served-By: monolith``, counted
   as ``fallback``;
@@ -29,10 +33,12 @@ from monolith.cohorts.routing import route_for_request
 from monolith.cohorts.rules import Side
 from monolith.platform.access import user_roles
 from monolith.platform.edge.forwarding import Caller, ServiceUnreached, service_forward
+from monolith.platform.edge.shadow import SHADOW_METHODS, shadow_read_submit, shadow_sampled
 
 logger = logging.getLogger("fleet.edge")
 
 SERVED_BY_HEADER = "X-Served-By"
+_SHADOW = "_edge_shadow"  # (module, service base URL) of a read to shadow
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 EDGE_REQUESTS = Counter(
@@ -70,7 +76,11 @@ class EdgeProxyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        return self.get_response(request)
+        response = self.get_response(request)
+        shadow: tuple[str, str] | None = getattr(request, _SHADOW, None)
+        if shadow is not None:
+            shadow_read_submit(request, response, *shadow)
+        return response
 
     def process_view(
         self,
@@ -85,8 +95,12 @@ class EdgeProxyMiddleware:
         base_url = settings.FLEET_SERVICE_URLS.get(module)
         if base_url is None:
             return None
-        if route_for_request(request, module, view_func=view_func).side != Side.SERVICE:
+        decision = route_for_request(request, module, view_func=view_func)
+        if decision.side != Side.SERVICE:
             EDGE_REQUESTS.labels(module, Side.MONOLITH.value).inc()
+            if decision.shadow and request.method in SHADOW_METHODS and shadow_sampled(module):
+                # Its answer, once the view has made it, is also compared with the service's.
+                setattr(request, _SHADOW, (module, base_url))
             return None
         read = request.method in READ_METHODS
         try:

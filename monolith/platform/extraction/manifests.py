@@ -43,6 +43,18 @@ def secret_references(spec: ServiceSpec) -> tuple[tuple[str, str, str], ...]:
     )
 
 
+def optional_secret_references(spec: ServiceSpec) -> tuple[tuple[str, str, str], ...]:
+    """Variables read from Secrets only when the key is there: the previous internal token
+    secret, accepted while the deployables roll onto a new one (docs/extraction.md)."""
+    return (
+        (
+            "FLEET_INTERNAL_TOKEN_SECRET_PREVIOUS",
+            INTERNAL_TOKEN_SECRET,
+            "FLEET_INTERNAL_TOKEN_SECRET_PREVIOUS",
+        ),
+    )
+
+
 def labels(spec: ServiceSpec) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": spec.name,
@@ -82,6 +94,10 @@ def configuration(spec: ServiceSpec) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": spec.settings_module,
         "PORT": str(SERVICE_PORT),
         "WEB_CONCURRENCY": "2",
+        # gthread (monolith/gunicorn.conf.py): threads per worker, and kept-alive connections
+        # held longer than the callers' gaps between requests, as only deployables call it.
+        "GUNICORN_THREADS": "4",
+        "GUNICORN_KEEPALIVE": "75",
         "GUNICORN_TIMEOUT": "30",
         "LOG_LEVEL": "INFO",
         # Reached by Service name inside the cluster, and by the probes as localhost.
@@ -89,6 +105,9 @@ def configuration(spec: ServiceSpec) -> dict[str, str]:
         # TLS ends at the gateway; the service answers only the cluster's plain HTTP.
         "SECURE_SSL_REDIRECT": "false",
         "CELERY_TASK_DEFAULT_QUEUE": spec.task_queue,
+        # Its routing state and traffic counts apart from the monolith's when they share a
+        # Redis: the monolith's edge counts what it forwards as served by the service already.
+        "COHORT_ROUTING_KEY_PREFIX": f"fleet:cohorts:{spec.name}:",
         **{module_url_variable(label): MONOLITH_URL for label in spec.reached},
     }
 
@@ -130,6 +149,13 @@ def _environment(spec: ServiceSpec) -> dict[str, Any]:
         "env": [
             {"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
             for variable, secret, key in secret_references(spec)
+        ]
+        + [
+            {
+                "name": variable,
+                "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": True}},
+            }
+            for variable, secret, key in optional_secret_references(spec)
         ],
     }
 

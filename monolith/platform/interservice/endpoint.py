@@ -28,6 +28,7 @@ from monolith.platform.interservice.codec import (
     encode,
     error_encode,
 )
+from monolith.platform.interservice.facade import api_local
 from monolith.platform.interservice.tokens import (
     TOKEN_META_KEY,
     InternalTokenRefused,
@@ -54,7 +55,8 @@ def served_function(module: str, function: str) -> Callable[..., Any] | None:
     api = importlib.import_module(f"modules.{module}.api")
     if function not in getattr(api, "__all__", ()):
         return None
-    found = getattr(api, function)
+    # A call addressed to this deployable is served here, never routed on.
+    found = api_local(getattr(api, function))
     return found if inspect.isfunction(found) else None
 
 

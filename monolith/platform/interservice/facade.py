@@ -27,10 +27,17 @@ from monolith.platform.interservice.reads import function_is_read
 logger = logging.getLogger("fleet.interservice")
 
 REMOTE_MARK = "__fleet_remote_module__"
+# On a function routed per call (``routed``): the module's own function it wraps.
+LOCAL_ATTRIBUTE = "__fleet_local__"
 
 
-def remote_stub(module: str, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-    """A function that calls ``<module>.api.<name>`` over HTTP as ``function`` would run here."""
+def remote_stub(
+    module: str, name: str, function: Callable[..., Any], *, base_url: str | None = None
+) -> Callable[..., Any]:
+    """A function that calls ``<module>.api.<name>`` over HTTP as ``function`` would run here.
+
+    At ``base_url``, else where ``FLEET_MODULE_URLS`` says the module is served.
+    """
     returns = api_signature(function).returns
     read = function_is_read(function)
 
@@ -45,7 +52,7 @@ def remote_stub(module: str, name: str, function: Callable[..., Any]) -> Callabl
                 extra={"fleet_module": module, "function": name},
                 stack_info=True,
             )
-        return decode(remote_call(module, name, arguments, read=read), returns)
+        return decode(remote_call(module, name, arguments, read=read, base_url=base_url), returns)
 
     setattr(stub, REMOTE_MARK, module)
     return stub
@@ -65,3 +72,8 @@ def remote_api_install(module: str) -> list[str]:
 
 def is_remote(function: Callable[..., Any]) -> bool:
     return hasattr(function, REMOTE_MARK)
+
+
+def api_local(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The function that runs here: ``function`` itself, or the one a routed function wraps."""
+    return getattr(function, LOCAL_ATTRIBUTE, function)

@@ -8,6 +8,10 @@ behalf) and its roles, the request id (``rid``), issued-at and expiry (``iat``, 
 seconds). A receiver accepts a token for its own module only, within the expiry, allowing
 ``FLEET_INTERNAL_TOKEN_SKEW_SECONDS`` of clock difference either way.
 
+Rotation: a receiver also accepts a token signed with ``FLEET_INTERNAL_TOKEN_SECRET_PREVIOUS``
+when it is set; tokens are always signed with the current secret. The steps that never refuse a
+call while deployables roll are in docs/extraction.md, "Rotating the token secret".
+
 No replay protection within the minute a token lives: the network between deployables is
 the cluster's, and a captured token reaches only the one module it names.
 """
@@ -22,11 +26,18 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from django.conf import settings
+from prometheus_client import Counter
 
 TOKEN_HEADER = "X-Fleet-Internal-Token"  # noqa: S105 - a header name
 TOKEN_META_KEY = "HTTP_X_FLEET_INTERNAL_TOKEN"  # noqa: S105 - its WSGI key
 _DOMAIN = b"fleet.internal-token.v1."
 _DEVELOPMENT_DERIVATION = b"fleet internal token secret, derived for development"
+
+PREVIOUS_SECRET_ACCEPTED = Counter(
+    "fleet_interservice_previous_secret_total",
+    "Internal tokens accepted because they were signed with the previous secret: once it stays "
+    "flat, every deployable signs with the current one and the previous can be removed.",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +71,12 @@ def internal_token_secret() -> bytes:
     if configured:
         return configured.encode()
     return hmac.new(settings.SECRET_KEY.encode(), _DEVELOPMENT_DERIVATION, hashlib.sha256).digest()
+
+
+def internal_token_previous_secret() -> bytes | None:
+    """The secret a receiver still accepts while a rotation rolls out, if one is set."""
+    previous: str = settings.FLEET_INTERNAL_TOKEN_SECRET_PREVIOUS
+    return previous.encode() if previous else None
 
 
 def _b64(raw: bytes) -> str:
@@ -101,6 +118,12 @@ def internal_token_issue(
     return f"{payload}.{_signature(payload, secret or internal_token_secret())}"
 
 
+def _signed_with(payload: str, signature: str, secret: bytes) -> bool:
+    if not signature or not payload.isascii():
+        return False
+    return hmac.compare_digest(signature.encode(), _signature(payload, secret).encode())
+
+
 def internal_token_verify(
     token: str | None,
     *,
@@ -108,19 +131,24 @@ def internal_token_verify(
     now: float | None = None,
     secret: bytes | None = None,
 ) -> InternalClaims:
-    """The claims of a valid token for ``audience``; raises ``InternalTokenRefused``."""
+    """The claims of a valid token for ``audience``; raises ``InternalTokenRefused``.
+
+    Signed with ``secret`` if given, else with the current secret or the previous one.
+    """
     if not token:
         raise InternalTokenRefused(
             f"An internal call needs a signed {TOKEN_HEADER} header.", code="token_missing"
         )
     payload, _, signature = token.partition(".")
-    expected = _signature(payload, secret or internal_token_secret()) if payload.isascii() else ""
-    if not signature or not hmac.compare_digest(signature.encode(), expected.encode()):
-        raise InternalTokenRefused(
-            "The internal token's signature does not match (tampered, or signed with another "
-            "secret).",
-            code="token_invalid",
-        )
+    if not _signed_with(payload, signature, secret or internal_token_secret()):
+        previous = None if secret else internal_token_previous_secret()
+        if previous is None or not _signed_with(payload, signature, previous):
+            raise InternalTokenRefused(
+                "The internal token's signature does not match (tampered, or signed with "
+                "another secret).",
+                code="token_invalid",
+            )
+        PREVIOUS_SECRET_ACCEPTED.inc()
     try:
         raw = json.loads(_unb64(payload))
         claims = InternalClaims(

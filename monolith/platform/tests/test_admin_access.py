@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from django.contrib import admin
+from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
 
@@ -45,3 +46,15 @@ def test_riders_are_sent_to_the_login_page(
     response = client.get(reverse(f"admin:{app_label}_{model_name}_changelist"))
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+@pytest.mark.django_db
+def test_the_migration_team_may_view_routing_records_and_nothing_of_the_fleet() -> None:
+    granted = set(
+        Group.objects.get(name=Role.MIGRATION_TEAM.value).permissions.values_list(
+            "content_type__app_label", "codename"
+        )
+    )
+    assert ("cohorts", "view_routingchange") in granted
+    assert {label for label, _ in granted} == {"cohorts"}
+    assert all(codename.startswith("view_") for _, codename in granted)

@@ -6,12 +6,15 @@
         --by <username> --reason "..."
     python manage.py cohort shadow <module> on|off --by <username> --reason "..."
     python manage.py cohort who <module> <username>
+    python manage.py cohort prune [--older-than DAYS]
 
 ``status`` shows, per module: its stage (in monolith, shadow, partial N%, extracted), the
 cohort's size, the traffic split, error rate and p95 latency per side over the last minutes,
 and the shadow mismatch rate. ``route`` and ``shadow`` change routing as ``--by`` (a member of
 the migration team) and record the change with its reason; every process follows within the
-propagation bound. ``who`` says which side serves an account, and why. Bad input is one line.
+propagation bound. ``who`` says which side serves an account, and why. ``prune`` deletes shadow
+mismatches recorded more than ``COHORT_SHADOW_RETENTION_DAYS`` (or DAYS) days ago. Bad input is
+one line.
 """
 
 import argparse
@@ -19,6 +22,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any, NoReturn
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -38,6 +42,7 @@ from monolith.cohorts.services import (
     module_check,
     percent_clean,
 )
+from monolith.cohorts.shadow import shadow_mismatches_prune
 from monolith.platform.errors import FleetError
 
 REASONS = {
@@ -61,6 +66,14 @@ class OneLineCommandParser(CommandParser):
         raise CommandError(message)
 
 
+def _days_argument(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(
+            f"DAYS must be a whole number of at least 1, not {value!r}"
+        )
+    return int(value)
+
+
 def _percent_argument(value: str) -> Any:
     try:
         return percent_clean(value)
@@ -69,7 +82,10 @@ def _percent_argument(value: str) -> Any:
 
 
 class Command(BaseCommand):
-    help = "Cohort routing between the monolith and extracted services: status, route, shadow."
+    help = (
+        "Cohort routing between the monolith and extracted services: status, route, shadow, "
+        "who, prune."
+    )
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
@@ -79,7 +95,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(
-            dest="action", required=True, metavar="{status,route,shadow,who}",
+            dest="action", required=True, metavar="{status,route,shadow,who,prune}",
             parser_class=OneLineCommandParser,
         )  # fmt: skip
         status = actions.add_parser("status", help="each module's stage, cohort and traffic")
@@ -112,6 +128,14 @@ class Command(BaseCommand):
         who = actions.add_parser("who", help="which side serves an account, and why")
         who.add_argument("module")
         who.add_argument("username")
+
+        prune = actions.add_parser("prune", help="delete old shadow mismatches")
+        prune.add_argument(
+            "--older-than",
+            type=_days_argument,
+            metavar="DAYS",
+            help="recorded more than DAYS days ago (default COHORT_SHADOW_RETENTION_DAYS)",
+        )
 
     @staticmethod
     def _audit_arguments(parser: CommandParser) -> None:
@@ -199,6 +223,11 @@ class Command(BaseCommand):
         )
         if placement.decision.reason is Reason.NOT_ROUTED:
             self.stdout.write(f"  the flag alone says: {_reason_text(placement, flag=True)}")
+
+    def _prune(self, options: dict[str, Any]) -> None:
+        days = options["older_than"] or settings.COHORT_SHADOW_RETENTION_DAYS
+        deleted = shadow_mismatches_prune(older_than_days=days)
+        self.stdout.write(f"shadow mismatches recorded over {days} days ago: {deleted} deleted.")
 
 
 def _reason_text(placement: CohortPlacement, *, flag: bool = False) -> str:

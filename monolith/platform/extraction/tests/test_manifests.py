@@ -17,7 +17,11 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from monolith.platform.extraction.manifests import CALLERS, secret_references
+from monolith.platform.extraction.manifests import (
+    CALLERS,
+    optional_secret_references,
+    secret_references,
+)
 from monolith.platform.extraction.spec import SERVICE_UID, service_spec
 from monolith.platform.extraction.tests.kustomize_base import (
     KUBERNETES_VERSIONS,
@@ -194,10 +198,14 @@ def test_secrets_are_only_referred_to(label: str) -> None:
         "CELERY_BROKER_URL",
         "FLEET_INTERNAL_TOKEN_SECRET",
     }
+    optional = {variable for variable, _, _ in optional_secret_references(service_spec(label))}
+    assert optional == {"FLEET_INTERNAL_TOKEN_SECRET_PREVIOUS"}
     for container in [*pod["initContainers"], *pod["containers"]]:
         assert container["envFrom"] == [{"configMapRef": {"name": f"{label}-service"}}]
         by_name = {entry["name"]: entry for entry in container["env"]}
-        assert set(by_name) == secret_names
+        assert set(by_name) == secret_names | optional
+        for variable in optional:
+            assert by_name[variable]["valueFrom"]["secretKeyRef"]["optional"] is True
         assert all(set(entry) == {"name", "valueFrom"} for entry in by_name.values())
         assert all("secretKeyRef" in entry["valueFrom"] for entry in by_name.values())
     assert not secret_names & set(built["ConfigMap"]["data"])

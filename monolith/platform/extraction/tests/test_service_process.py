@@ -28,11 +28,13 @@ from django.db import connection
 
 from monolith.platform.deployable_process import (
     ROOT,
+    container_environment,
     database_url,
     free_port,
     gunicorn_command,
     production_environment,
 )
+from monolith.platform.extraction.manifests import secret_references
 from monolith.platform.extraction.spec import service_spec
 from monolith.platform.extraction.tests.kustomize_base import kustomize_build
 
@@ -163,13 +165,16 @@ def pod(request: pytest.FixtureRequest, django_db_blocker: Any) -> Iterator[Pod]
         }
         port = free_port()
         pod = Pod(label=label, manifests=manifests, env={}, port=port)
-        secret_env = {
-            entry["name"]: secret_values[entry["valueFrom"]["secretKeyRef"]["key"]]
-            for entry in pod.container["env"]
-        }
-        pod.env = production_environment(
-            {**manifests["ConfigMap"]["data"], **secret_env, "PORT": str(port)}
+        # The Secrets a cluster would hold (no previous token secret: no rotation going on).
+        secret_data: dict[str, dict[str, str]] = {}
+        for variable, secret, key in secret_references(spec):
+            secret_data.setdefault(secret, {})[key] = secret_values[variable]
+        container_env = container_environment(
+            pod.container,
+            config_maps={spec.name: manifests["ConfigMap"]["data"]},
+            secrets=secret_data,
         )
+        pod.env = production_environment({**container_env, "PORT": str(port)})
         try:
             yield pod
         finally:

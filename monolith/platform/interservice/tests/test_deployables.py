@@ -404,6 +404,7 @@ def test_with_the_monolith_down_a_booking_is_pending_holds_nothing_and_resumes_l
         assert status == 202, body
         saga_id = body["id"]
         assert headers["Location"].endswith(f"/api/v1/trips/bookings/{saga_id}/")
+        assert int(headers["Retry-After"]) >= 1
         assert body["state"] == "running"
         (saga,) = fleet.sql(
             fleet.trips,

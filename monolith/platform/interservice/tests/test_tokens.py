@@ -1,10 +1,14 @@
 """Internal tokens: signed, short-lived, for one module, with a little clock skew allowed."""
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 
 import pytest
 from django.test import override_settings
+from prometheus_client import REGISTRY
 
 from monolith.platform.interservice.tokens import (
     InternalTokenRefused,
@@ -116,3 +120,54 @@ def test_the_secret_comes_from_the_settings_or_locally_from_the_secret_key() -> 
         internal_token_verify(derived, audience="users")
     with override_settings(FLEET_INTERNAL_TOKEN_SECRET="", SECRET_KEY="other" * 10):
         assert refusal(derived, now=time.time()).code == "token_invalid"
+
+
+def test_during_a_rotation_the_previous_secret_is_accepted_and_the_current_one_signs() -> None:
+    old, new = (
+        "old-secret-the-deployables-signed-with-0123",
+        "new-secret-the-deployables-sign-with-4567",
+    )
+    signed_before = internal_token_issue(audience="users", secret=old.encode())
+    accepted = REGISTRY.get_sample_value("fleet_interservice_previous_secret_total") or 0.0
+
+    with override_settings(
+        FLEET_INTERNAL_TOKEN_SECRET=new, FLEET_INTERNAL_TOKEN_SECRET_PREVIOUS=old
+    ):
+        assert internal_token_verify(signed_before, audience="users").audience == "users"
+        signed_now = internal_token_issue(audience="users")
+        internal_token_verify(signed_now, audience="users", secret=new.encode())
+        # A receiver not yet told about the new secret would refuse it: it is really new.
+        with pytest.raises(InternalTokenRefused):
+            internal_token_verify(signed_now, audience="users", secret=old.encode())
+        # An explicit secret means that one only.
+        with pytest.raises(InternalTokenRefused):
+            internal_token_verify(signed_before, audience="users", secret=new.encode())
+        # The previous secret opens no more than the current: the audience still counts.
+        assert refusal_now(signed_before, audience="vehicles").code == "token_wrong_audience"
+    assert REGISTRY.get_sample_value("fleet_interservice_previous_secret_total") == accepted + 2
+
+    # Rotation over: the previous secret is no longer accepted.
+    with override_settings(
+        FLEET_INTERNAL_TOKEN_SECRET=new, FLEET_INTERNAL_TOKEN_SECRET_PREVIOUS=""
+    ):
+        assert refusal_now(signed_before).code == "token_invalid"
+
+
+def refusal_now(token: str, *, audience: str = "users") -> InternalTokenRefused:
+    with pytest.raises(InternalTokenRefused) as refused:
+        internal_token_verify(token, audience=audience)
+    return refused.value
+
+
+def test_a_previous_secret_too_short_to_be_one_stops_the_start_up() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "import monolith.settings.interservice"],
+        env={**os.environ, "FLEET_INTERNAL_TOKEN_SECRET_PREVIOUS": "short"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "FLEET_INTERNAL_TOKEN_SECRET_PREVIOUS is set but shorter than 32 characters" in (
+        done.stderr
+    )
