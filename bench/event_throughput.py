@@ -1,6 +1,7 @@
 """Events through outbox, broker and a real Celery worker: throughput, delay, and its parts.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/fleet_bench CELERY_BROKER_URL=redis://127.0.0.1:6379/0 \\
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/fleet_bench \\
+        CELERY_BROKER_URL=redis://127.0.0.1:6379/0 \\
         .venv/bin/python -m bench.event_throughput --runs 3
 
 It runs with ``bench.event_settings`` (the project's settings plus ``bench.event_module``, a
