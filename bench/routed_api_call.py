@@ -28,8 +28,6 @@ side and none went to the service. Nothing here asserts on time.
 """
 
 import argparse
-import os
-import secrets
 import statistics
 import sys
 import time
@@ -37,7 +35,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from bench.routing_overhead import _prepare
+from bench.routing_overhead import partial_cohort_rider
 
 
 def _per_call_ns(call: Callable[[], Any], calls: int) -> float:
@@ -83,42 +81,13 @@ def main() -> int:
     parser.add_argument("--query-batches", type=int, default=3000, help="per variant, one query")
     args = parser.parse_args()
 
-    _prepare()
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="monolith.settings.production",
-        SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(64),
-        SECURE_SSL_REDIRECT="false",
-        LOG_LEVEL="WARNING",
-        COHORT_ROUTED_MODULES="trips",
-    )
-    import django
-
-    django.setup()
-    from decimal import Decimal
-
-    from django.contrib.auth import get_user_model
+    rider = partial_cohort_rider("bench.routed_api_call")
     from django.http import HttpRequest
     from prometheus_client import REGISTRY
 
     from modules.trips import api as trips_api
-    from monolith.cohorts.routing import route_for_account
-    from monolith.cohorts.rules import Side
-    from monolith.cohorts.services import CohortChange, cohort_change
     from monolith.platform.interservice.routed import routed_stub
 
-    users = get_user_model()
-    riders = list(users.objects.filter(username__startswith="rider").order_by("username"))
-    cohort_change(
-        module="trips",
-        change=CohortChange(
-            everyone=None,
-            percent=Decimal(10),
-            usernames=frozenset(rider.username for rider in riders[:2]),
-        ),
-        by=users.objects.get(username="migration"),
-        reason="bench.routed_api_call: a partial cohort to measure against",
-    )
-    rider = next(r for r in riders[2:] if route_for_account("trips", r.pk).side is Side.MONOLITH)
     request = HttpRequest()
     request.user = rider
     trip_id, other_rider = uuid.uuid4(), uuid.uuid4()

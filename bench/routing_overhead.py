@@ -44,6 +44,44 @@ def _prepare() -> None:
     )
 
 
+def partial_cohort_rider(bench: str) -> Any:
+    """Migrate and load the demo data, start Django on the production settings with trips
+    routed, route a partial cohort of trips (10 % and two named riders) and return a rider
+    the cohort leaves on the monolith: the request or call a benchmark measures."""
+    _prepare()
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="monolith.settings.production",
+        SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(64),
+        SECURE_SSL_REDIRECT="false",
+        LOG_LEVEL="WARNING",
+        COHORT_ROUTED_MODULES="trips",
+    )
+    import django
+
+    django.setup()
+    from decimal import Decimal
+
+    from django.contrib.auth import get_user_model
+
+    from monolith.cohorts.routing import route_for_account
+    from monolith.cohorts.rules import Side
+    from monolith.cohorts.services import CohortChange, cohort_change
+
+    users = get_user_model()
+    riders = list(users.objects.filter(username__startswith="rider").order_by("username"))
+    cohort_change(
+        module="trips",
+        change=CohortChange(
+            everyone=None,
+            percent=Decimal(10),
+            usernames=frozenset(rider.username for rider in riders[:2]),
+        ),
+        by=users.objects.get(username="migration"),
+        reason=f"{bench}: a partial cohort to measure against",
+    )
+    return next(r for r in riders[2:] if route_for_account("trips", r.pk).side is Side.MONOLITH)
+
+
 def _environ(token: str) -> dict[str, Any]:
     return {
         "REQUEST_METHOD": "GET",
@@ -87,43 +125,13 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=200, help="per side")
     args = parser.parse_args()
 
-    _prepare()
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="monolith.settings.production",
-        SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(64),
-        SECURE_SSL_REDIRECT="false",
-        LOG_LEVEL="WARNING",
-        COHORT_ROUTED_MODULES="trips",
-    )
-    import django
-
-    django.setup()
-    from decimal import Decimal
-
+    rider = partial_cohort_rider("bench.routing_overhead")
     from django.conf import settings
-    from django.contrib.auth import get_user_model
     from django.core.handlers.wsgi import WSGIHandler
     from django.test import override_settings
     from prometheus_client import REGISTRY
     from rest_framework.authtoken.models import Token
 
-    from monolith.cohorts.routing import route_for_account
-    from monolith.cohorts.rules import Side
-    from monolith.cohorts.services import CohortChange, cohort_change
-
-    users = get_user_model()
-    riders = list(users.objects.filter(username__startswith="rider").order_by("username"))
-    cohort_change(
-        module="trips",
-        change=CohortChange(
-            everyone=None,
-            percent=Decimal(10),
-            usernames=frozenset(rider.username for rider in riders[:2]),
-        ),
-        by=users.objects.get(username="migration"),
-        reason="bench.routing_overhead: a partial cohort to measure against",
-    )
-    rider = next(r for r in riders[2:] if route_for_account("trips", r.pk).side is Side.MONOLITH)
     token = Token.objects.get_or_create(user=rider)[0].key
 
     # "control" is a second handler without routing: its ratio to "absent" is the noise of
