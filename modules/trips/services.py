@@ -187,8 +187,29 @@ def trip_cancel(*, trip_id: UUID, reason: str, cancelled_by: str, note: str = ""
         # A no-op when the vehicle is no longer this trip's; one that went offline while
         # reserved stays offline, freed from the trip.
         vehicles_api.vehicle_release(vehicle_id=trip.vehicle_id, trip_id=trip.id)
-    trip.status = TripStatus.CANCELLED
-    trip.cancelled_at = timezone.now()
+    cancelled_at = _trip_end_early(
+        trip, TripStatus.CANCELLED, reason=reason, note=note, cancelled_by=cancelled_by
+    )
+    publish(
+        TripCancelled(
+            trip_id=trip.id,
+            rider_id=trip.rider_id,
+            reason=reason,
+            cancelled_by=cancelled_by,
+            cancelled_at=cancelled_at,
+        )
+    )
+    return trip
+
+
+def _trip_end_early(
+    trip: Trip, status: str, *, reason: str, note: str, cancelled_by: str
+) -> datetime:
+    """Record a trip that ended before it completed (cancelled or interrupted), in the fields
+    both share; when it ended."""
+    ended_at = timezone.now()
+    trip.status = status
+    trip.cancelled_at = ended_at
     trip.cancel_reason = reason
     trip.cancel_note = note
     trip.cancelled_by = cancelled_by
@@ -202,16 +223,7 @@ def trip_cancel(*, trip_id: UUID, reason: str, cancelled_by: str, note: str = ""
             "updated_at",
         ]
     )
-    publish(
-        TripCancelled(
-            trip_id=trip.id,
-            rider_id=trip.rider_id,
-            reason=reason,
-            cancelled_by=cancelled_by,
-            cancelled_at=trip.cancelled_at,
-        )
-    )
-    return trip
+    return ended_at
 
 
 @module_atomic("trips")
@@ -228,20 +240,12 @@ def trip_interrupt(*, trip_id: UUID, note: str) -> Trip:
     TRIP_LIFECYCLE.check(trip.status, TripStatus.INTERRUPTED)
     if trip.vehicle_id is None:
         raise TripNotInProgress(f"Trip {trip.id} has no vehicle that could have stopped.")
-    trip.status = TripStatus.INTERRUPTED
-    trip.cancelled_at = timezone.now()
-    trip.cancel_reason = CancelReason.VEHICLE_ISSUE
-    trip.cancel_note = note.strip()[:CANCEL_NOTE_MAX_LENGTH]
-    trip.cancelled_by = ""
-    trip.save(
-        update_fields=[
-            "status",
-            "cancelled_at",
-            "cancel_reason",
-            "cancel_note",
-            "cancelled_by",
-            "updated_at",
-        ]
+    interrupted_at = _trip_end_early(
+        trip,
+        TripStatus.INTERRUPTED,
+        reason=CancelReason.VEHICLE_ISSUE,
+        note=note.strip()[:CANCEL_NOTE_MAX_LENGTH],
+        cancelled_by="",
     )
     publish(
         TripInterrupted(
@@ -249,7 +253,7 @@ def trip_interrupt(*, trip_id: UUID, note: str) -> Trip:
             rider_id=trip.rider_id,
             vehicle_id=trip.vehicle_id,
             started_at=trip.started_at,
-            interrupted_at=trip.cancelled_at,
+            interrupted_at=interrupted_at,
             reason=trip.cancel_note,
         )
     )

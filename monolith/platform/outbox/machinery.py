@@ -719,8 +719,9 @@ def delivery_send(
     name: str,
     payload: dict[str, Any],
     after: After | None = None,
+    producer: Any = None,
 ) -> None:
-    """Queue one delivery as a ``platform.deliver`` task."""
+    """Queue one delivery as a ``platform.deliver`` task (through ``producer`` if given)."""
     from monolith.platform.tasks import deliver
 
     # Without a predecessor the message is exactly what workers before order per aggregate
@@ -728,6 +729,7 @@ def delivery_send(
     deliver.apply_async(
         _deliver_args(publisher, event_id, subscriber, name, payload),
         {"after": after} if after else None,
+        producer=producer,
     )
 
 
@@ -741,23 +743,7 @@ def delivery_sender() -> Iterator[Send]:
     from monolith.platform.tasks import deliver
 
     with deliver.app.producer_or_acquire() as producer:
-
-        def send(
-            *,
-            publisher: str,
-            event_id: str,
-            subscriber: str,
-            name: str,
-            payload: dict[str, Any],
-            after: After | None = None,
-        ) -> None:
-            deliver.apply_async(
-                _deliver_args(publisher, event_id, subscriber, name, payload),
-                {"after": after} if after else None,
-                producer=producer,
-            )
-
-        yield send
+        yield partial(delivery_send, producer=producer)
 
 
 def delivery_predecessor(*, publisher: str, event_id: str, subscriber: str) -> After | None:

@@ -1,4 +1,5 @@
-"""A completed trip, made through the modules' front doors, for the outbox tests."""
+"""A completed trip, made through the modules' front doors, and a recording ``send``, for the
+outbox tests."""
 
 import itertools
 import time
@@ -70,3 +71,25 @@ def worker_wait(
             return
         time.sleep(0.1)
     raise AssertionError(f"{what} did not happen within {timeout} s; worker:\n{worker.log()}")
+
+
+class Sent:
+    """A ``send`` that records deliveries instead of queueing tasks."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[dict[str, Any]] = []
+
+    def __call__(self, **delivery: Any) -> None:
+        self.deliveries.append(delivery)
+
+    def after(self, event_id: UUID, subscriber: str) -> str | None:
+        """The id of the event the delivery of ``event_id`` to ``subscriber`` waits for."""
+        (delivery,) = [
+            d
+            for d in self.deliveries
+            if d["event_id"] == str(event_id) and d["subscriber"] == subscriber
+        ]
+        return delivery["after"]["event_id"] if delivery["after"] else None
+
+    def to(self, subscriber: str) -> list[dict[str, Any]]:
+        return [d for d in self.deliveries if d["subscriber"] == subscriber]

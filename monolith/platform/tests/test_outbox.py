@@ -19,19 +19,9 @@ from monolith.platform.access import Role
 from monolith.platform.interservice.acting import acting_account
 from monolith.platform.outbox import machinery
 from monolith.platform.registry import module_atomic
-from monolith.platform.tests.outbox_support import tariff_ensure, trip_complete_for
+from monolith.platform.tests.outbox_support import Sent, tariff_ensure, trip_complete_for
 
 pytestmark = pytest.mark.django_db
-
-
-class Sent:
-    """A ``send`` that records deliveries instead of queueing tasks."""
-
-    def __init__(self) -> None:
-        self.deliveries: list[dict[str, Any]] = []
-
-    def __call__(self, **delivery: Any) -> None:
-        self.deliveries.append(delivery)
 
 
 def test_publish_writes_the_event_into_the_publishers_outbox(rider: Any) -> None:

@@ -23,30 +23,9 @@ from monolith.platform.events import DomainEvent, publish, subscribe, subscripti
 from monolith.platform.outbox import machinery
 from monolith.platform.outbox.order import DeliveryWaits, order_poll_seconds
 from monolith.platform.registry import module_atomic
+from monolith.platform.tests.outbox_support import Sent
 
 pytestmark = pytest.mark.django_db
-
-
-class Sent:
-    """A ``send`` that records deliveries instead of queueing tasks."""
-
-    def __init__(self) -> None:
-        self.deliveries: list[dict[str, Any]] = []
-
-    def __call__(self, **delivery: Any) -> None:
-        self.deliveries.append(delivery)
-
-    def after(self, event_id: uuid.UUID, subscriber: str) -> str | None:
-        """The id of the event the delivery of ``event_id`` to ``subscriber`` waits for."""
-        (delivery,) = [
-            d
-            for d in self.deliveries
-            if d["event_id"] == str(event_id) and d["subscriber"] == subscriber
-        ]
-        return delivery["after"]["event_id"] if delivery["after"] else None
-
-    def to(self, subscriber: str) -> list[dict[str, Any]]:
-        return [d for d in self.deliveries if d["subscriber"] == subscriber]
 
 
 Handled = list[tuple[str, str]]

@@ -16,8 +16,7 @@ from monolith.platform import events
 from monolith.platform.outbox import machinery
 from monolith.platform.tests import test_worker_process
 from monolith.platform.tests.broker_support import publishing_to
-from monolith.platform.tests.outbox_support import tariff_ensure, trip_complete_for
-from monolith.platform.tests.test_outbox import Sent
+from monolith.platform.tests.outbox_support import Sent, tariff_ensure, trip_complete_for
 from monolith.platform.tests.test_outbox_faults import _messages_waiting
 from monolith.platform.tests.test_worker_process import Broker
 

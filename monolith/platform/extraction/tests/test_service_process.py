@@ -29,6 +29,8 @@ from django.db import connection
 from monolith.platform.deployable_process import (
     ROOT,
     container_environment,
+    database_drop,
+    database_ensure,
     database_url,
     free_port,
     gunicorn_command,
@@ -132,21 +134,12 @@ def _service_database(label: str) -> Iterator[str]:
     """A database of the service's own, on the test server, dropped afterwards."""
     params = connection.settings_dict
     name = f"{params['NAME']}_{label}_service_{uuid.uuid4().hex[:8]}"
-    server = {
-        "host": params["HOST"] or "localhost",
-        "port": params["PORT"] or None,
-        "user": params["USER"],
-        "password": params["PASSWORD"] or None,
-        "dbname": "postgres",
-        "autocommit": True,
-    }
-    with psycopg.connect(**server) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+    url = database_url({**params, "NAME": name})
+    database_ensure(url)
     try:
         yield name
     finally:
-        with psycopg.connect(**server) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        database_drop(url)
 
 
 @pytest.fixture(params=sorted(SEEDS))

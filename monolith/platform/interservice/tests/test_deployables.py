@@ -28,6 +28,8 @@ from django.db import connection
 
 from monolith.platform.deployable_process import (
     ROOT,
+    database_drop,
+    database_ensure,
     database_url,
     free_port,
     gunicorn_command,
@@ -182,23 +184,14 @@ class Fleet:
 
 
 def _database() -> Iterator[str]:
+    """A database of its own on the test server (its URL), dropped afterwards."""
     params = connection.settings_dict
-    name = f"{params['NAME']}_interservice_{uuid.uuid4().hex[:8]}"
-    server = {
-        "host": params["HOST"] or "localhost",
-        "port": params["PORT"] or None,
-        "user": params["USER"],
-        "password": params["PASSWORD"] or None,
-        "dbname": "postgres",
-        "autocommit": True,
-    }
-    with psycopg.connect(**server) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+    url = database_url({**params, "NAME": f"{params['NAME']}_interservice_{uuid.uuid4().hex[:8]}"})
+    database_ensure(url)
     try:
-        yield database_url({**params, "NAME": name})
+        yield url
     finally:
-        with psycopg.connect(**server) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        database_drop(url)
 
 
 @pytest.fixture(scope="module")

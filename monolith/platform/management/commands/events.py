@@ -20,14 +20,14 @@ The list reads the same registry as ``modules`` and the module map (each module'
 
 import argparse
 import dataclasses
-import sys
 import typing
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from monolith.platform import events
 from monolith.platform.boundaries.module_map import module_cards
+from monolith.platform.management.one_line_errors import OneLineErrorsCommand
 from monolith.platform.outbox import pruning
 from monolith.platform.outbox.machinery import (
     aggregate_field_of,
@@ -43,15 +43,9 @@ ACTIONS = ("list", "parked", "prune", "resend")
 ERROR_WIDTH = 120
 
 
-class Command(BaseCommand):
+class Command(OneLineErrorsCommand):
     help = "List the event types and who handles them, show parked deliveries, prune old rows."
     requires_system_checks: list[str] = []
-
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        # Bad arguments become a CommandError, which run_from_argv prints as one line.
-        parser.called_from_command_line = False
-        return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -67,14 +61,6 @@ class Command(BaseCommand):
             help="prune: outbox rows relayed more than DAYS days ago (a whole number, at "
             "least 1; default FLEET_OUTBOX_RETENTION_DAYS)",
         )
-
-    def run_from_argv(self, argv: list[str]) -> None:
-        try:
-            super().run_from_argv(argv)
-        except CommandError as error:
-            message = str(error).removeprefix("Error: ")
-            self.stderr.write(f"events: {message} (see: python manage.py events --help)")
-            sys.exit(2)
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]

@@ -11,7 +11,6 @@ baseline entry that allows more than is left, prints one line ``file:line rule m
 """
 
 import importlib
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from monolith.platform.boundaries import module_map
 from monolith.platform.boundaries.baseline import (
@@ -34,22 +33,17 @@ from monolith.platform.boundaries.imports import (
     import_violations,
 )
 from monolith.platform.boundaries.violations import Violation, project_relative
+from monolith.platform.management.one_line_errors import OneLineErrorsCommand
 from monolith.platform.registry import fleet_modules
 
 ACTIONS = ("list", "check", "baseline", "graph")
 BOUNDARIES_TAG = "boundaries"
 
 
-class Command(BaseCommand):
+class Command(OneLineErrorsCommand):
     help = "List the fleet modules, check their boundaries, record the baseline, draw the map."
     # The boundary checks are what this command runs; Django's own checks must not stop it.
     requires_system_checks: list[str] = []
-
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        # Bad arguments become a CommandError, which run_from_argv prints as one line each.
-        parser.called_from_command_line = False
-        return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -70,14 +64,8 @@ class Command(BaseCommand):
             help="where graph writes module-map.md and module-map.svg (default: docs/)",
         )
 
-    def run_from_argv(self, argv: list[str]) -> None:
-        try:
-            super().run_from_argv(argv)
-        except CommandError as error:
-            # Only argument errors get here; errors while running are handled by Django.
-            for line in _argument_error_lines(str(error)):
-                self.stderr.write(f"modules: {line} (see: python manage.py modules --help)")
-            sys.exit(2)
+    def argument_error_lines(self, message: str) -> list[str]:
+        return _argument_error_lines(message)
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -237,7 +225,6 @@ def _baseline_load(path: Path) -> Counter[tuple[str, str]]:
 
 
 def _argument_error_lines(message: str) -> list[str]:
-    message = message.removeprefix("Error: ")
     unrecognised = "unrecognized arguments: "
     if message.startswith(unrecognised):
         return [f"unknown argument {argument}" for argument in message[len(unrecognised) :].split()]

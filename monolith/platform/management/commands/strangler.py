@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from monolith.platform.boundaries.imports import ImportGraphError
 from monolith.platform.boundaries.violations import Violation, project_relative
@@ -40,24 +40,19 @@ from monolith.platform.extraction.tree import (
     tree_write,
 )
 from monolith.platform.management.commands.modules import boundary_violations
+from monolith.platform.management.one_line_errors import OneLineErrorsCommand
 from monolith.platform.registry import fleet_module, fleet_modules
 
 ACTIONS = ("extract", "backfill")
 TARGET_URL_VARIABLE = "FLEET_BACKFILL_TARGET_URL"
 
 
-class Command(BaseCommand):
+class Command(OneLineErrorsCommand):
     help = (
         "Peel a fleet module off the monolith: extract writes extracted/<module>/, backfill "
         "copies the module's rows into the service's database."
     )
     requires_system_checks: list[str] = []
-
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        # Bad arguments become a CommandError, printed as one line by run_from_argv.
-        parser.called_from_command_line = False
-        return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", help=f"one of {', '.join(ACTIONS)}")
@@ -102,15 +97,6 @@ class Command(BaseCommand):
         )
         # Stops after this many batches, as an interruption would: for the tests.
         backfill.add_argument("--max-batches", type=_positive, help=argparse.SUPPRESS)
-
-    def run_from_argv(self, argv: list[str]) -> None:
-        try:
-            super().run_from_argv(argv)
-        except CommandError as error:
-            # Only argument errors get here; errors while running are handled by Django.
-            message = str(error).removeprefix("Error: ")
-            self.stderr.write(f"strangler: {message} (see: python manage.py strangler --help)")
-            sys.exit(2)
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] not in ACTIONS:
