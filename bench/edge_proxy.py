@@ -10,30 +10,43 @@ It starts the monolith and the trips service under gunicorn (one worker each, gt
 monolith with threads, as a forwarded booking calls back into it; the service with the
 threads and keep-alive its ConfigMap sets) on databases of their own, routes trips to the
 service for everyone, and times ``GET /api/v1/trips/`` for one rider: through the monolith
-with the rider's DRF token ("edge": authentication, the routing decision, a signed token, the
-forward over a pooled connection) and straight to the service with the internal token the
-edge would send ("direct"), one of each in turn, a new client connection each, in ``--rounds``
-rounds (``--service-worker sync`` runs the service's worker as it was before gthread,
-for comparison). It prints p50 and p99 of both and their difference per round and their medians; how
-many connections the service closed and how many the edge kept open to it (from the kernel's
-socket table: a pool that reconnects per request leaves one closed connection per request);
-then, for scale, the monolith answering the same request itself (routing back to nobody), and
-the edge's own forwarding time (its histogram's mean). Nothing here asserts on time.
+with the rider's DRF token ("edge": authentication, read once and then remembered by the edge,
+the routing decision, a signed token, the forward over a pooled connection; run with
+``FLEET_EDGE_AUTH_CACHE_SECONDS=0`` to read it every time) and straight to the service with the
+internal token the edge would send ("direct"), one of each in turn, a new client connection
+each, in ``--rounds`` rounds (``--service-worker sync`` runs the service's worker as it was
+before gthread, for comparison). It prints p50 and p99 of both and their difference per round
+and their medians; how many connections the service closed and how many the edge kept open to
+it (from the kernel's socket table: a pool that reconnects per request leaves one closed
+connection per request); then, for scale, the monolith answering the same request itself
+(routing back to nobody), its ``/healthz`` (gunicorn and Django answering with no work: the
+floor of any hop through it), and the edge's own forwarding time (its histogram's mean).
+Nothing here asserts on time.
+
+``--profile N`` then builds the monolith's WSGI handler in this process, on the same database
+and settings, and sends it the same edge request N times (the service still answering): it
+prints the monolith's queries per forwarded request, its mean time in the handler, and the
+functions that take the most of it (cProfile).
 """
 
 import argparse
+import cProfile
 import http.client
+import io
 import json
 import os
+import pstats
 import secrets
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -125,17 +138,17 @@ def _serving(env: dict[str, str], wsgi: str, port: int) -> Iterator[None]:
         server.wait(timeout=30)
 
 
-def _timed(port: int, headers: dict[str, str], served_by: str) -> float:
+def _timed(port: int, headers: dict[str, str], served_by: str | None, path: str = PATH) -> float:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     started = time.perf_counter()
-    connection.request("GET", PATH, headers={"Host": "localhost", **headers})
+    connection.request("GET", path, headers={"Host": "localhost", **headers})
     response = connection.getresponse()
     response.read()
     elapsed = (time.perf_counter() - started) * 1000
     connection.close()
     if response.status != 200 or response.getheader("X-Served-By") != served_by:
         raise SystemExit(
-            f"{PATH} answered {response.status} from {response.getheader('X-Served-By')}"
+            f"{path} answered {response.status} from {response.getheader('X-Served-By')}"
         )
     return elapsed
 
@@ -151,6 +164,71 @@ def _forward_mean_ms(port: int) -> float:
         if line.startswith("fleet_edge_proxy_duration_seconds_") and 'module="trips"' in line:
             values[line.split("{", 1)[0].rsplit("_", 1)[1]] = float(line.rsplit(" ", 1)[1])
     return values["sum"] / values["count"] * 1000
+
+
+def _edge_environ(headers: dict[str, str]) -> dict[str, object]:
+    environ: dict[str, object] = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": PATH,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "localhost",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    for name, value in headers.items():
+        environ["HTTP_" + name.upper().replace("-", "_")] = value
+    return environ
+
+
+def _profile(headers: dict[str, str], count: int) -> list[str]:
+    """The monolith's handler in this process answering the edge request ``count`` times."""
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.db import connection
+
+    handler = WSGIHandler()
+    queries: list[str] = []
+    status = [""]
+
+    def counted(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        queries.append(sql)
+        return execute(sql, params, many, context)
+
+    def start_response(line: str, _headers: Any, *_: Any) -> Callable[[bytes], object]:
+        status[0] = line
+        return lambda _: None
+
+    def answer(times: int = 1) -> None:
+        for _ in range(times):
+            body = b"".join(handler(_edge_environ(headers), start_response))
+            if not status[0].startswith("200") or not body:
+                raise SystemExit(f"{PATH} answered {status[0]} in process")
+
+    answer(100)
+    with connection.execute_wrapper(counted):
+        answer()
+    started = time.perf_counter()
+    answer(count)
+    mean = (time.perf_counter() - started) / count * 1000
+    profiler = cProfile.Profile()
+    profiler.runcall(answer, count)
+    report = io.StringIO()
+    stats = pstats.Stats(profiler, stream=report)
+    stats.sort_stats("cumulative").print_stats(70)
+    stats.sort_stats("tottime").print_stats(25)
+    return [
+        f"  in process ({count} edge requests): {len(queries)} queries per forwarded request "
+        f"({'; '.join(sql[:70] for sql in queries) or 'none'}), "
+        f"mean {mean:.2f} ms in the handler",
+        report.getvalue(),
+    ]
 
 
 def _quantiles(samples: list[float]) -> tuple[float, float]:
@@ -169,6 +247,13 @@ def main() -> None:
     )
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3, help="rounds, reported with medians")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then profile N edge requests in this process (cProfile)",
+    )
     parser.add_argument(
         "--service-worker",
         choices=("gthread", "sync"),
@@ -232,8 +317,12 @@ def main() -> None:
         stack.enter_context(_serving(monolith_env, "monolith.wsgi", monolith_port))
         stack.enter_context(_serving(trips_env, "extracted.trips.wsgi", trips_port))
 
-        os.environ["FLEET_INTERNAL_TOKEN_SECRET"] = secret
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monolith.settings.local")
+        # This process runs with the monolith's settings and database (a profile runs its
+        # handler here); metrics as under gunicorn, in a folder of their own.
+        os.environ.update(monolith_env)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="fleet-bench-metrics-")
+        )
         import django
 
         django.setup()
@@ -274,6 +363,12 @@ def main() -> None:
         per_round = options.warmup + options.requests
 
         forward_mean = _forward_mean_ms(monolith_port)
+        # The floor of any hop through the monolith: gunicorn and Django answering at once.
+        empty = [
+            _timed(monolith_port, {}, None, "/healthz")
+            for _ in range(options.warmup + options.requests)
+        ][options.warmup :]
+        profile = _profile(edge_headers, options.profile) if options.profile else []
 
         # For scale: the monolith answering the same request itself (routing back to nobody).
         _manage(monolith_env, "cohort", "route", "trips", "--nobody", "--by", "bench-mover",
@@ -311,11 +406,14 @@ def main() -> None:
         f"  forwarding      mean {forward_mean:6.2f} ms (the edge's histogram) vs direct mean "
         f"{statistics.fmean(rounds[-1][1]):6.2f} ms",
         f"  monolith itself p50 {local_p50:7.2f} ms  p99 {local_p99:7.2f} ms",
+        "  monolith's /healthz p50 {:5.2f} ms  p99 {:7.2f} ms (an answer with no work)".format(
+            *_quantiles(empty)
+        ),
         f"  connections the service closed in round 1: {closed}, for {per_round} forwarded "
         f"and {per_round} direct requests (a client closing first leaves no trace there); "
         f"open to it at the end: {sockets['established']} (the edge's pool)",
     ]
-    print("\n".join(lines))  # noqa: T201
+    print("\n".join([*lines, *profile]))  # noqa: T201
 
 
 if __name__ == "__main__":

@@ -162,6 +162,12 @@ class SplitStack:
         pod = manifests.deployment(self.spec)["spec"]["template"]["spec"]
         (self.container,) = pod["containers"]
         (self.init_container,) = pod["initContainers"]
+        (self.worker_container,) = manifests.worker_deployment(self.spec)["spec"]["template"][
+            "spec"
+        ]["containers"]
+        (self.beat_container,) = manifests.beat_deployment(self.spec)["spec"]["template"]["spec"][
+            "containers"
+        ]
         # What an overlay for this machine would change in the ConfigMap: the port, this
         # machine's host names (the edge forwards the Host the client called), and the other
         # modules' base URL, the monolith here.
@@ -193,6 +199,26 @@ class SplitStack:
         command[command.index("--bind") + 1] = f"{self.service_host}:{self.service_port}"
         return command
 
+    def beat_command(self) -> list[str]:
+        command = container_command(self.beat_container, self.service_env)
+        # The pod keeps its schedule on its own /tmp; here, beside the monolith's.
+        (at,) = [i for i, part in enumerate(command) if part.startswith("--schedule=")]
+        command[at] = f"--schedule={self.data / f'{self.spec.name}-celerybeat-schedule'}"
+        return command
+
+    def _start_prefixed(
+        self, stack: ExitStack, command: list[str], prefix: str
+    ) -> subprocess.Popen[Any]:
+        """Start one of the service's processes in a session of its own, its lines prefixed,
+        stopped when ``stack`` closes."""
+        process = gunicorn_start(
+            command, env=self.service_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        stack.callback(_stop, process)
+        assert process.stdout is not None  # noqa: S101 - PIPE was asked for
+        threading.Thread(target=_prefixed, args=(process.stdout, prefix), daemon=True).start()
+        return process
+
     def prepare(self) -> None:
         """The service's database: created, migrated by the init container's command, and the
         module's rows backfilled from the monolith's."""
@@ -215,26 +241,16 @@ class SplitStack:
     def serve(self) -> int:
         with ExitStack() as stack:
             _workers(
+                stack, (self.monolith_env, "celerybeat-schedule", "fleet-local@%h"), data=self.data
+            )
+            # The service's worker and beat, as their Deployments run them.
+            self._start_prefixed(
                 stack,
-                (self.monolith_env, "celerybeat-schedule", "fleet-local@%h"),
-                (
-                    self.service_env,
-                    f"{self.spec.name}-celerybeat-schedule",
-                    f"{self.spec.name}-local@%h",
-                ),
-                data=self.data,
+                container_command(self.worker_container, self.service_env),
+                f"[{self.spec.worker_name}]",
             )
-            service = gunicorn_start(
-                self.service_command(),
-                env=self.service_env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-            )
-            stack.callback(_stop, service)
-            assert service.stdout is not None  # noqa: S101 - PIPE was asked for
-            threading.Thread(
-                target=_prefixed, args=(service.stdout, f"[{self.spec.name}]"), daemon=True
-            ).start()
+            self._start_prefixed(stack, self.beat_command(), f"[{self.spec.beat_name}]")
+            service = self._start_prefixed(stack, self.service_command(), f"[{self.spec.name}]")
             monolith = gunicorn_start(
                 gunicorn_command(bind=f"{self.monolith_host}:{self.monolith_port}"),
                 env=self.monolith_env,

@@ -56,12 +56,13 @@ def routing_key(name: str) -> str:
     return f"{settings.COHORT_ROUTING_KEY_PREFIX}{name}"
 
 
-def routing_version_read() -> str | None:
-    """The announced routing version; None when Redis cannot say (reload from the database)."""
+def version_read(name: str, what: str) -> str | None:
+    """The version announced under ``name``; None when Redis cannot say (the caller reloads
+    from the database or forgets). ``what`` names it in the log."""
     client = routing_redis()
     if client is None:
         return None
-    key = routing_key("routing-version")
+    key = routing_key(name)
     try:
         token = client.get(key)
         if token is None:
@@ -69,13 +70,13 @@ def routing_version_read() -> str | None:
             client.set(key, uuid.uuid4().hex, nx=True)
             token = client.get(key)
     except redis.RedisError as error:
-        routing_redis_failed(error, "reading the routing version")
+        routing_redis_failed(error, f"reading the {what} version")
         return None
     return token.decode() if isinstance(token, bytes) else None
 
 
-def routing_version_announce() -> None:
-    """Tell every process that routing changed (call once the change is committed).
+def version_announce(name: str, what: str) -> None:
+    """Tell every process that what ``name`` versions changed (once the change is committed).
 
     Tried even when Redis failed a moment ago: a lost announcement leaves other processes
     behind until their copy's maximum age.
@@ -84,9 +85,19 @@ def routing_version_announce() -> None:
     if client is None:
         return
     try:
-        client.set(routing_key("routing-version"), uuid.uuid4().hex)
+        client.set(routing_key(name), uuid.uuid4().hex)
     except redis.RedisError as error:
-        routing_redis_failed(error, "announcing a routing change")
+        routing_redis_failed(error, f"announcing a change of {what}")
+
+
+def routing_version_read() -> str | None:
+    """The announced routing version; None when Redis cannot say (reload from the database)."""
+    return version_read("routing-version", "routing")
+
+
+def routing_version_announce() -> None:
+    """Tell every process that routing changed (call once the change is committed)."""
+    version_announce("routing-version", "routing")
 
 
 def routing_redis_forget() -> None:

@@ -10,6 +10,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import Model
 from django.http import HttpRequest
 
+from monolith.platform.models import FeedPosition
+
 
 class ReadOnlyAdminMixin:
     """For records corrected only by new records (ledger entries, invoices, payments, history).
@@ -106,3 +108,14 @@ class ParkedDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
         count = parked_deliveries_retry(self.model._meta.app_label, queryset)
         self.message_user(request, f"{count} deliveries sent again.")
+
+
+@admin.register(FeedPosition)
+class FeedPositionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """How far this deployable has read each other deployable's outbox feed, and when: a
+    place that stops moving while the other side writes means its events and row changes are
+    not arriving (``manage.py events pull`` says why)."""
+
+    list_display = ("publisher", "source", "position", "pulled_at", "received", "applied")
+    list_filter = ("publisher",)
+    readonly_fields = list_display

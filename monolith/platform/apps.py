@@ -18,6 +18,9 @@ class PlatformConfig(AppConfig):
         # granted theirs once the last app with models is done.
         last_app = [config for config in apps.get_app_configs() if config.models_module][-1]
         post_migrate.connect(roles_ensure, sender=last_app, dispatch_uid="fleet-roles-ensure")
+        from monolith.platform.outbox.mirror import mirror_sync
+
+        post_migrate.connect(mirror_sync, dispatch_uid="fleet-mirror-sync")
         sql_guard_install()
         # A module with a service: other modules' calls to its api go where the user is routed
         # (a project without cohort routing, such as the boundary checks' fixture, has none).

@@ -21,8 +21,12 @@ def roles_ensure(**_: Any) -> None:
         Q(content_type__app_label__in=fleet_labels) & ~Q(codename__startswith="delete_")
     ) | Permission.objects.filter(content_type__app_label="accounts", codename="view_user")
     groups[Role.FLEET_STAFF].permissions.set(staff_permissions)
-    # The migration team reads routing's audit trail and shadow comparisons; changing routing
-    # is granted by membership itself (monolith.cohorts.services), not by a model permission.
+    # The migration team reads routing's audit trail and shadow comparisons, and how far each
+    # feed between deployables has been read; changing routing is granted by membership itself
+    # (monolith.cohorts.services), not by a model permission.
     groups[Role.MIGRATION_TEAM].permissions.set(
         Permission.objects.filter(content_type__app_label="cohorts", codename__startswith="view_")
+        | Permission.objects.filter(
+            content_type__app_label="platform", codename="view_feedposition"
+        )
     )

@@ -80,6 +80,15 @@ def outbox_sweep() -> int:
     return len(drained)
 
 
+@shared_task(name="platform.events_pull")
+def events_pull() -> int:
+    """Read the other deployables' outbox feeds (run by beat); events taken in and row changes
+    applied. A feed that does not answer is read on the next run."""
+    from monolith.platform.outbox.feed import feeds_pull
+
+    return sum(pulled.received + pulled.applied for pulled in feeds_pull())
+
+
 @shared_task(name="platform.events_prune")
 def events_prune() -> int:
     """Delete relayed outbox rows and inbox rows past their retention (run daily by beat)."""

@@ -9,11 +9,17 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from monolith.settings.booking import *  # noqa: F403
+from monolith.settings.booking import CELERY_BEAT_BOOKING
 from monolith.settings.celery import *  # noqa: F403
+from monolith.settings.celery import CELERY_BEAT_PLATFORM, beat_schedule
 from monolith.settings.cohorts import *  # noqa: F403
+from monolith.settings.cohorts import CELERY_BEAT_COHORTS
 from monolith.settings.drf import *  # noqa: F403
+from monolith.settings.edge import *  # noqa: F403
 from monolith.settings.environment import env_bool, env_int, env_list, env_str
 from monolith.settings.events import *  # noqa: F403
+from monolith.settings.events import CELERY_BEAT_EVENTS
 from monolith.settings.interservice import *  # noqa: F403
 from monolith.settings.logging import build_logging
 from monolith.settings.spectacular import *  # noqa: F403
@@ -143,6 +149,8 @@ BILLING_PAYMENT_GATEWAY = env_str(
     "BILLING_PAYMENT_GATEWAY", "modules.billing.gateways.SandboxGateway"
 )
 
-# Last, because it extends the beat schedule that the files imported above define.
-from monolith.settings.booking import *  # noqa: E402, F403
-from monolith.settings.edge import *  # noqa: E402, F403
+# Every settings file's beat entries, in one schedule; a service keeps only its own module's
+# (settings.service).
+CELERY_BEAT_SCHEDULE = beat_schedule(
+    CELERY_BEAT_PLATFORM, CELERY_BEAT_EVENTS, CELERY_BEAT_COHORTS, CELERY_BEAT_BOOKING
+)

@@ -1,7 +1,6 @@
 """The booking saga: how much credit a booking holds, and how stuck bookings are resumed.
 
-Why each value is what it is: docs/decisions/0008-booking-saga.md. Imported by base.py after
-events.py, whose beat schedule it extends.
+Why each value is what it is: docs/decisions/0008-booking-saga.md.
 """
 
 from decimal import Decimal, InvalidOperation
@@ -9,7 +8,6 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ImproperlyConfigured
 
 from monolith.settings.environment import env_int, env_str
-from monolith.settings.events import CELERY_BEAT_SCHEDULE as _CELERY_BEAT_SCHEDULE
 
 
 def _amount(name: str, default: str) -> Decimal:
@@ -50,8 +48,8 @@ if FLEET_BOOKING_RESUME_EVERY_SECONDS < 1 or FLEET_BOOKING_POLL_SECONDS < 1:
         "FLEET_BOOKING_RESUME_EVERY_SECONDS and FLEET_BOOKING_POLL_SECONDS must be at least 1."
     )
 
-CELERY_BEAT_SCHEDULE = {
-    **_CELERY_BEAT_SCHEDULE,
+# This file's beat entries; base.py assembles CELERY_BEAT_SCHEDULE (celery.beat_schedule).
+CELERY_BEAT_BOOKING = {
     "trips.booking_saga_resume_stale": {
         "task": "trips.booking_saga_resume_stale",
         "schedule": float(FLEET_BOOKING_RESUME_EVERY_SECONDS),

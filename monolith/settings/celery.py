@@ -3,6 +3,9 @@
 Why each value is what it is: docs/decisions/0007-celery-reliability-defaults.md.
 """
 
+from collections.abc import Collection, Mapping
+from typing import Any
+
 from django.core.exceptions import ImproperlyConfigured
 
 from monolith.settings.environment import env_int, env_list, env_str
@@ -95,8 +98,34 @@ CELERY_TASK_ROUTES = {
     f"{module}.*": {"queue": f"fleet.{module}"} for module in env_list("CELERY_MODULE_QUEUES", [])
 }
 
+# The beat schedule: each settings file declares its own entries (CELERY_BEAT_<CONCERN>), and
+# base.py assembles them into CELERY_BEAT_SCHEDULE with beat_schedule(), once every file is
+# imported. Run `celery -A monolith.celery beat` once per deployable (docs/extraction.md).
+#
 # The outbox sweep relays events whose after-commit relay was lost (broker down, process
-# killed); run `celery -A monolith.celery beat` beside the workers.
-CELERY_BEAT_SCHEDULE = {
+# killed).
+CELERY_BEAT_PLATFORM = {
     "platform.outbox_sweep": {"task": "platform.outbox_sweep", "schedule": 10.0},
 }
+
+
+def beat_schedule(
+    *declared: Mapping[str, Mapping[str, Any]], served_elsewhere: Collection[str] = ()
+) -> dict[str, dict[str, Any]]:
+    """``CELERY_BEAT_SCHEDULE``: the entries every settings file declares, each name once, less
+    the tasks of the fleet modules ``served_elsewhere``.
+
+    A task is named ``<module>.<action>``. A deployable that does not serve a module has none
+    of its tables, so beat must not send it that module's tasks: the deployable that serves
+    the module runs them against its own database.
+    """
+    schedule: dict[str, dict[str, Any]] = {}
+    for entries in declared:
+        for name, entry in entries.items():
+            if name in schedule:
+                raise ImproperlyConfigured(
+                    f"The beat entry {name!r} is declared twice: give each entry one name."
+                )
+            if entry["task"].split(".", 1)[0] not in served_elsewhere:
+                schedule[name] = dict(entry)
+    return schedule

@@ -8,6 +8,7 @@ measured figures: docs/cohort-routing.md.
 import json
 from typing import Any
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from monolith.settings.celery import CELERY_BROKER_URL
@@ -105,10 +106,21 @@ COHORT_SHADOW_VOLATILE_FIELDS = _volatile_fields("COHORT_SHADOW_VOLATILE_FIELDS"
 COHORT_SHADOW_SAMPLE_PERCENT = _sample_percent("COHORT_SHADOW_SAMPLE_PERCENT")
 # Answers larger than this (either side's) are not compared: counted as skipped.
 COHORT_SHADOW_MAX_BODY_BYTES = env_int("COHORT_SHADOW_MAX_BODY_BYTES", 1024 * 1024)
-# `manage.py cohort prune` deletes recorded mismatches older than this.
+# `manage.py cohort prune` and the daily `cohorts.shadow_mismatches_prune` task delete recorded
+# mismatches older than this.
 COHORT_SHADOW_RETENTION_DAYS = env_int("COHORT_SHADOW_RETENTION_DAYS", 14)
 if COHORT_SHADOW_WORKERS < 1 or COHORT_SHADOW_QUEUE_SIZE < 1 or COHORT_SHADOW_RETENTION_DAYS < 1:
     raise ImproperlyConfigured(
         "COHORT_SHADOW_WORKERS, COHORT_SHADOW_QUEUE_SIZE and COHORT_SHADOW_RETENTION_DAYS must "
         "be at least 1."
     )
+
+# This file's beat entries; base.py assembles CELERY_BEAT_SCHEDULE (celery.beat_schedule).
+CELERY_BEAT_COHORTS = {
+    # Daily, at a quiet hour apart from platform.events_prune (03:40), so the two deletions do
+    # not load the database at once.
+    "cohorts.shadow_mismatches_prune": {
+        "task": "cohorts.shadow_mismatches_prune",
+        "schedule": crontab(minute=20, hour=4),
+    },
+}

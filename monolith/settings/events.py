@@ -7,9 +7,8 @@ after celery.py, whose delays and visibility timeout the windows below are check
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from monolith.settings.celery import CELERY_BEAT_SCHEDULE as _CELERY_BEAT_SCHEDULE
 from monolith.settings.celery import FLEET_BROKER_VISIBILITY_TIMEOUT, FLEET_TASK_MAX_DELAY_SECONDS
-from monolith.settings.environment import env_int
+from monolith.settings.environment import env_int, env_str
 
 _DAY = 86_400
 
@@ -88,8 +87,25 @@ FLEET_OUTBOX_RESEND_FOR_SECONDS = FLEET_INBOX_RETENTION_DAYS * _DAY - _REDELIVER
 # (past CONN_MAX_AGE, or unusable after an error); this count is only a backstop.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 
-CELERY_BEAT_SCHEDULE = {
-    **_CELERY_BEAT_SCHEDULE,
+# The outbox feeds of the other deployables (monolith.platform.outbox.feed): read every this
+# many seconds by beat, in pages of this many rows. While a module is served in two places,
+# this is how long an event or a row change takes to cross, at most, plus a relay.
+FLEET_EVENT_PULL_SECONDS = env_int("FLEET_EVENT_PULL_SECONDS", 2)
+FLEET_EVENT_FEED_PAGE = env_int("FLEET_EVENT_FEED_PAGE", 500)
+# An extracted service reads the monolith's feed of its module here; unset, at the base URL
+# most of FLEET_MODULE_URL_<LABEL> share (the monolith serves every module not extracted).
+FLEET_MONOLITH_URL = env_str("FLEET_MONOLITH_URL", "")
+if FLEET_EVENT_PULL_SECONDS < 1 or not 1 <= FLEET_EVENT_FEED_PAGE <= 5000:
+    raise ImproperlyConfigured(
+        "FLEET_EVENT_PULL_SECONDS must be at least 1 and FLEET_EVENT_FEED_PAGE 1 to 5000."
+    )
+
+# This file's beat entries; base.py assembles CELERY_BEAT_SCHEDULE (celery.beat_schedule).
+CELERY_BEAT_EVENTS = {
+    "platform.events_pull": {
+        "task": "platform.events_pull",
+        "schedule": float(FLEET_EVENT_PULL_SECONDS),
+    },
     # Daily, at a quiet hour: deleting is batched, but it is still work on every database.
     "platform.events_prune": {
         "task": "platform.events_prune",

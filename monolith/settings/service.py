@@ -28,10 +28,12 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 from monolith.platform.extraction.spec import module_url_variable
+from monolith.settings.celery import beat_schedule
 from monolith.settings.environment import env_str
 from monolith.settings.module_dependencies import with_dependencies
 from monolith.settings.production import *  # noqa: F403
 from monolith.settings.production import (
+    CELERY_BEAT_SCHEDULE,
     FLEET_MODULES,
     INSTALLED_APPS,
     REST_FRAMEWORK,
@@ -94,6 +96,9 @@ INSTALLED_APPS = [
 DATABASE_ROUTERS = ["monolith.platform.extraction.router.ServiceDatabaseRouter"]
 # Without migrations the remote modules' tables are never created, nor recorded as applied.
 MIGRATION_MODULES = dict.fromkeys(FLEET_REMOTE_MODULES)
+# Beat sends the served module's tasks and the platform's; the other modules' tasks are their
+# own deployables' (their tables are not here).
+CELERY_BEAT_SCHEDULE = beat_schedule(CELERY_BEAT_SCHEDULE, served_elsewhere=FLEET_MODULE_URLS)
 # Cohort routing's name for what this deployable serves (X-Served-By, metrics' side label).
 COHORT_DEPLOYABLE_SIDE = "service"
 # The OpenAPI enum names of modules whose models are not installed here cannot be imported.

@@ -33,6 +33,7 @@ from django.db.models.fields import AutoFieldMixin
 from psycopg import sql
 
 from monolith.platform.outbox.machinery import outbox_table, parked_table
+from monolith.platform.outbox.mirror import APPLYING_SETTING
 from monolith.platform.registry import module_database
 
 CHECKPOINT_TABLE = "strangler_backfill_checkpoint"
@@ -181,6 +182,9 @@ def target_connect(url: str) -> psycopg.Connection[Any]:
         raise BackfillError(
             f"cannot connect to the target database {redacted(url)}: {reason}"
         ) from None
+    # The copies are the monolith's rows already: the service's mirror triggers must not
+    # capture them as the service's own changes and send them back (``outbox.mirror``).
+    connection.execute("SELECT set_config(%s, 'on', false)", (APPLYING_SETTING,))
     return _session(connection)
 
 

@@ -57,6 +57,16 @@ class ServiceSpec:
         return f"{EXTRACTED}.{self.label}.wsgi"
 
     @property
+    def worker_name(self) -> str:
+        """The Celery worker's Deployment: ``trips-service-worker``."""
+        return f"{self.name}-worker"
+
+    @property
+    def beat_name(self) -> str:
+        """The Celery beat's Deployment, one pod: ``trips-service-beat``."""
+        return f"{self.name}-beat"
+
+    @property
     def task_queue(self) -> str:
         """The Celery queue the service's own tasks go to, apart from the monolith's."""
         return f"fleet.{self.name}"

@@ -30,6 +30,9 @@ from monolith.platform.observability import REQUEST_ID_HEADER, request_id_var
 logger = logging.getLogger("fleet.interservice")
 
 INTERNAL_PATH = "/internal/v1/{module}/{function}"
+FEED_PATH = "/internal/v1/feed/{module}"
+# The audience of a feed token: reading a module's outbox is not calling its api.
+FEED_AUDIENCE = "feed"
 # Statuses a gateway or a stopped pod answers with: the call did not reach a module.
 _UNREACHED = {502, 503, 504}
 
@@ -182,17 +185,7 @@ def _call(
         }
         if request_id:
             headers[REQUEST_ID_HEADER] = request_id
-        try:
-            deployable.breaker.before_call()
-        except CircuitOpen as open_circuit:
-            raise _unavailable(
-                deployable,
-                module,
-                function,
-                f"its circuit breaker is open after repeated failures ({failure or 'earlier'})",
-                retry_after=open_circuit.retry_after,
-                circuit_open=True,
-            ) from None
+        _breaker_admit(deployable, module, function, failure)
         # From here every way out records an outcome, or a half-open breaker's trial would
         # never end.
         try:
@@ -233,6 +226,61 @@ def _call(
         f"({failure})",
         retry_after=deployable.breaker.retry_after(),
     )
+
+
+def remote_feed_read(
+    base_url: str, module: str, *, after: int, limit: int, kinds: frozenset[str]
+) -> dict[str, Any]:
+    """One page of ``module``'s outbox feed at ``base_url`` (``outbox.feed``).
+
+    Sent once: the reader reads again on its next pull. Raises ``ModuleUnavailable`` when the
+    deployable does not answer, ``RemoteCallFailed`` when it answers with anything but a page.
+    """
+    deployable = deployable_for(base_url)
+    _breaker_admit(deployable, module, "feed", "")
+    path = deployable.path_prefix + FEED_PATH.format(module=module)
+    query = f"?after={after}&limit={limit}&kinds={','.join(sorted(kinds))}"
+    headers = {TOKEN_HEADER: internal_token_issue(audience=FEED_AUDIENCE)}
+    try:
+        response = deployable.pool.urlopen(
+            "GET", path + query, headers=headers, retries=False, redirect=False
+        )
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        failure = f"{type(exc).__name__}: {exc}"
+    except BaseException:
+        _failed(deployable, module)  # a half-open breaker's trial must end
+        raise
+    else:
+        failure = f"HTTP {response.status}" if response.status in _UNREACHED else ""
+    if failure:
+        _failed(deployable, module)
+        raise _unavailable(
+            deployable, module, "feed", failure, retry_after=deployable.breaker.retry_after()
+        )
+    deployable.breaker.record_success()
+    answer = _json(response.data)
+    if response.status != 200 or not isinstance(answer, dict) or "until" not in answer:
+        detail = answer.get("detail") if isinstance(answer, dict) else None
+        raise RemoteCallFailed(
+            f"the {module} feed at {deployable.base_url} answered {response.status}"
+            + (f": {detail}" if detail else "")
+        )
+    return answer
+
+
+def _breaker_admit(deployable: Deployable, module: str, function: str, failure: str) -> None:
+    """Let a call through the deployable's breaker, or raise ``ModuleUnavailable``."""
+    try:
+        deployable.breaker.before_call()
+    except CircuitOpen as open_circuit:
+        raise _unavailable(
+            deployable,
+            module,
+            function,
+            f"its circuit breaker is open after repeated failures ({failure or 'earlier'})",
+            retry_after=open_circuit.retry_after,
+            circuit_open=True,
+        ) from None
 
 
 def _failed(deployable: Deployable, module: str) -> None:

@@ -17,11 +17,12 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 from prometheus_client import Counter
 
 from monolith.platform.errors import FleetError, InvalidRequest
 from monolith.platform.interservice.acting import acting_as
+from monolith.platform.interservice.client import FEED_AUDIENCE
 from monolith.platform.interservice.codec import (
     CodecError,
     arguments_decode,
@@ -31,6 +32,7 @@ from monolith.platform.interservice.codec import (
 from monolith.platform.interservice.facade import api_local
 from monolith.platform.interservice.tokens import (
     TOKEN_META_KEY,
+    InternalClaims,
     InternalTokenRefused,
     internal_token_verify,
 )
@@ -64,21 +66,53 @@ def _refusal(status: int, detail: str, code: str) -> JsonResponse:
     return JsonResponse({"detail": detail, "code": code}, status=status)
 
 
-@csrf_exempt
-@require_POST
-def internal_call(request: HttpRequest, module: str, function: str) -> JsonResponse:
+def _token_claims(request: HttpRequest, audience: str, what: str) -> InternalClaims | JsonResponse:
+    """The claims of the call's token for ``audience``, or the answer refusing the call."""
     try:
-        claims = internal_token_verify(request.META.get(TOKEN_META_KEY), audience=module)
+        return internal_token_verify(request.META.get(TOKEN_META_KEY), audience=audience)
     except InternalTokenRefused as refused:
         REFUSED.labels(refused.code).inc()
         logger.warning(
-            "internal call to %s.%s refused: %s",
-            module,
-            function,
+            "internal call to %s refused: %s",
+            what,
             refused.reason,
-            extra={"fleet_module": module, "function": function, "reason": refused.code},
+            extra={"target": what, "reason": refused.code},
         )
         return _refusal(refused.status, refused.reason, refused.code)
+
+
+@require_GET
+def internal_feed(request: HttpRequest, module: str) -> JsonResponse:
+    """``GET /internal/v1/feed/<module>?after=N&limit=M&kinds=events,rows``: a page of the
+    module's outbox feed (``monolith.platform.outbox.feed``), for a feed token only."""
+    from monolith.platform.outbox.feed import FeedRefused, feed_page
+
+    claims = _token_claims(request, FEED_AUDIENCE, f"the {module} feed")
+    if isinstance(claims, JsonResponse):
+        return claims
+    numbers = {}
+    for name, default, lowest, highest in (("after", 0, 0, None), ("limit", 500, 1, 5000)):
+        raw = request.GET.get(name, str(default))
+        value = int(raw) if raw.isdigit() else -1
+        if value < lowest or (highest is not None and value > highest):
+            bounds = f"{lowest} to {highest}" if highest else f"{lowest} or more"
+            invalid = InvalidRequest(f"{name} must be a whole number, {bounds}.", field=name)
+            return JsonResponse({"error": error_encode(invalid)}, status=400)
+        numbers[name] = value
+    kinds = [kind for kind in request.GET.get("kinds", "events,rows").split(",") if kind]
+    try:
+        page = feed_page(module, after=numbers["after"], limit=numbers["limit"], kinds=kinds)
+    except FeedRefused as refused:
+        return _refusal(refused.status, str(refused), "feed_refused")
+    return JsonResponse(page)
+
+
+@csrf_exempt
+@require_POST
+def internal_call(request: HttpRequest, module: str, function: str) -> JsonResponse:
+    claims = _token_claims(request, module, f"{module}.{function}")
+    if isinstance(claims, JsonResponse):
+        return claims
     target = served_function(module, function)
     if target is None:
         return _refusal(

@@ -114,6 +114,20 @@ def inbox_modules() -> list[str]:
 # --- events as stored ----------------------------------------------------------------------
 
 
+# Row changes of a mirrored module travel in its outbox under this name (``outbox.mirror``):
+# nobody subscribes to them; other deployables read them from the feed.
+ROW_CHANGED = "RowChanged"
+
+
+def row_change_name(label: str) -> str:
+    """The outbox name of ``label``'s row changes."""
+    return f"{label}.{ROW_CHANGED}"
+
+
+def is_row_change(name: str) -> bool:
+    return name.rpartition(".")[2] == ROW_CHANGED
+
+
 def _publisher_of(event_name: str) -> str:
     return event_name.split(".", 1)[0]
 
@@ -323,16 +337,40 @@ def outbox_relay_run(publisher: str, *, send: Send, limit: int = RELAY_BATCH) ->
         _deliveries_send(
             publisher, messages, subscribers, send=send, table=table, database=database
         )
-        now = timezone.now()
-        rows = table.objects.using(database)
-        with_subscribers = [m.pk for m in messages if subscribers.get(m.name)]
-        rows.filter(pk__in=with_subscribers).update(relayed_at=now)
-        if len(with_subscribers) < len(messages):
+        _relayed_mark(
+            table,
+            database,
+            relayed=[m.pk for m in messages],
             # Nobody to hear from: complete already.
-            rows.filter(pk__in=[m.pk for m in messages if not subscribers.get(m.name)]).update(
-                relayed_at=now, completed_at=now
-            )
+            completed=[m.pk for m in messages if not subscribers.get(m.name)],
+        )
     return len(messages)
+
+
+# One statement for the batch: relayed now, completed when nobody subscribes here, and the
+# next places in the feed in relay order. Under the relay lock, so MAX(position) is this
+# outbox's last place and no other relay gives out the same ones.
+_RELAYED_MARK_SQL = """
+UPDATE {table} AS row
+SET relayed_at = %s,
+    completed_at = CASE WHEN row.id = ANY(%s) THEN %s ELSE row.completed_at END,
+    position = last.position + batch.place
+FROM (SELECT COALESCE(MAX(position), 0) AS position FROM {table}) AS last,
+     unnest(%s::uuid[]) WITH ORDINALITY AS batch(id, place)
+WHERE row.id = batch.id
+"""
+
+
+def _relayed_mark(
+    table: Any, database: str, *, relayed: Sequence[uuid.UUID], completed: Sequence[uuid.UUID]
+) -> None:
+    connection = connections[database]
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RELAYED_MARK_SQL.format(table=connection.ops.quote_name(table._meta.db_table)),
+            [now, list(completed), now, list(relayed)],
+        )
 
 
 def _deliveries_send(
@@ -390,6 +428,9 @@ def _subscribers_by_name(publisher: str, messages: Iterable[Any]) -> dict[str, l
     subscribers: dict[str, list[str]] = {}
     for message in messages:
         if message.name in subscribers:
+            continue
+        if is_row_change(message.name):
+            subscribers[message.name] = []
             continue
         try:
             event_type = events.event_type_named(message.name)

@@ -27,10 +27,21 @@ class OutboxMessage(models.Model):
     # sends the missing deliveries again (a broker can lose a message it handed to a worker
     # that died before recording it; decision 0006).
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Given by the relay as it relays, under its lock: the row's place in the feed other
+    # deployables read (``outbox.feed``). Unlike occurred_at it follows commit order, so a
+    # reader that has seen position N never finds a row below N committed later.
+    position = models.BigIntegerField(null=True, blank=True, editable=False)
+    # The deployable the event was received from, "" when it was published here. A received
+    # event is delivered here like any other, and never served on in this deployable's feed.
+    origin = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         abstract = True
         ordering = ("occurred_at",)
+        constraints = [
+            # One row per place in the feed; the feed reads in this order.
+            models.UniqueConstraint(fields=["position"], name="%(app_label)s_outbox_position"),
+        ]
         indexes = [
             # The relay and the sweep read only what is still waiting, oldest first.
             models.Index(

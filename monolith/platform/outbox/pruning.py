@@ -2,7 +2,8 @@
 
 Rows go in batches of ``FLEET_EVENTS_PRUNE_BATCH``, oldest first, one ``DELETE`` (its own
 short transaction) per batch, so no lock is held for long and the relay and the deliveries
-keep running beside it. An unrelayed outbox row is never deleted, whatever its age, and parked
+keep running beside it. An unrelayed outbox row is never deleted, whatever its age, nor the
+one holding the outbox's last place in the feed; parked
 deliveries are not touched: they wait for staff.
 
 The retentions (``FLEET_OUTBOX_RETENTION_DAYS``, ``FLEET_INBOX_RETENTION_DAYS``) are explained
@@ -78,6 +79,10 @@ def events_prune(
         cutoff = now - timedelta(days=outbox_days)
         # relayed_at < cutoff leaves out the unrelayed rows (NULL), however old.
         rows = table.objects.using(module_database(label)).filter(relayed_at__lt=cutoff)
+        # The last place in the feed stays: the relay numbers on from it, and a reader who
+        # has seen it must never find the numbering started again (``outbox.feed``).
+        last = rows.model.objects.using(module_database(label)).order_by("-position")
+        rows = rows.exclude(pk__in=last.filter(position__isnull=False).values("pk")[:1])
         done.append(_prune(label, "outbox", table, rows, outbox_days, dry_run, batch, progress))
     for label in inbox_modules():
         table = inbox_table(label)

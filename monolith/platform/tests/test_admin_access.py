@@ -49,12 +49,15 @@ def test_riders_are_sent_to_the_login_page(
 
 
 @pytest.mark.django_db
-def test_the_migration_team_may_view_routing_records_and_nothing_of_the_fleet() -> None:
+def test_the_migration_team_may_view_routing_records_and_feeds_and_nothing_of_the_fleet() -> None:
     granted = set(
         Group.objects.get(name=Role.MIGRATION_TEAM.value).permissions.values_list(
             "content_type__app_label", "codename"
         )
     )
     assert ("cohorts", "view_routingchange") in granted
-    assert {label for label, _ in granted} == {"cohorts"}
+    # And how far each feed between deployables has been read.
+    assert {(label, codename) for label, codename in granted if label != "cohorts"} == {
+        ("platform", "view_feedposition")
+    }
     assert all(codename.startswith("view_") for _, codename in granted)

@@ -49,8 +49,19 @@ def base_of(root: Path, label: str) -> Path:
     return root / service_spec(label).kustomize_base
 
 
+def objects(label: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """The committed base's objects by kind and name."""
+    built = kustomize_build(base_of(ROOT, label))
+    return {(r.kind, r.manifest["metadata"]["name"]): r.manifest for r in built}
+
+
 def resources(label: str) -> dict[str, dict[str, Any]]:
-    return {r.kind: r.manifest for r in kustomize_build(base_of(ROOT, label))}
+    """The web Deployment's objects (named ``<label>-service``) by kind."""
+    return {
+        kind: manifest
+        for (kind, name), manifest in objects(label).items()
+        if name == f"{label}-service"
+    }
 
 
 def pod_spec(label: str) -> dict[str, Any]:
@@ -65,15 +76,22 @@ def test_the_fleet_is_what_the_generic_tests_cover() -> None:
 @pytest.mark.parametrize("label", COMMITTED)
 def test_committed_bases_are_strictly_valid(label: str, version: str) -> None:
     built = kustomize_build(base_of(ROOT, label))
-    assert [r.kind for r in built] == [
-        "ServiceAccount",
-        "ConfigMap",
-        "Deployment",
-        "Service",
-        "HorizontalPodAutoscaler",
-        "PodDisruptionBudget",
-        "NetworkPolicy",
+    service, worker, beat = f"{label}-service", f"{label}-service-worker", f"{label}-service-beat"
+    assert [(r.kind, r.manifest["metadata"]["name"]) for r in built] == [
+        ("ServiceAccount", service),
+        ("ConfigMap", service),
+        ("Deployment", service),
+        ("Service", service),
+        ("HorizontalPodAutoscaler", service),
+        ("PodDisruptionBudget", service),
+        ("NetworkPolicy", service),
+        ("Deployment", worker),
+        ("PodDisruptionBudget", worker),
+        ("NetworkPolicy", worker),
+        ("Deployment", beat),
+        ("NetworkPolicy", beat),
     ]
+    # Every resource has a schema and passes it strictly (a kind without one fails).
     for resource in built:
         validate_strictly(resource.manifest, version)
 
@@ -245,6 +263,107 @@ def test_autoscaler_and_disruption_budget_keep_one_pod_serving(label: str) -> No
     assert budget["apiVersion"] == "policy/v1"
     assert budget["spec"]["minAvailable"] < autoscaler["spec"]["minReplicas"]
     assert budget["spec"]["selector"] == built["Deployment"]["spec"]["selector"]
+
+
+# --- the worker and beat: the service's own Celery, on its own queue --------------------------
+
+
+def _workload(label: str, suffix: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A Deployment of the base by name suffix, and its one container."""
+    deployment = objects(label)[("Deployment", f"{label}-service-{suffix}")]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return deployment, container
+
+
+@pytest.mark.parametrize("label", COMMITTED)
+def test_the_worker_consumes_the_service_queue_and_its_probe_pings_its_own_node(
+    label: str,
+) -> None:
+    worker, container = _workload(label, "worker")
+    data = resources(label)["ConfigMap"]["data"]
+    assert data["CELERY_TASK_DEFAULT_QUEUE"] == f"fleet.{label}-service"
+    assert container["command"] + container["args"] == [
+        "python", "-m", "celery", "-A", "monolith.celery", "worker",
+        "--loglevel=$(LOG_LEVEL)",
+        "--queues=$(CELERY_TASK_DEFAULT_QUEUE)",  # expanded from the ConfigMap by the kubelet
+        "--concurrency=2",
+        "--hostname=celery@%h",
+    ]  # fmt: skip
+    # The probes start no server: they ask this pod's node (Celery's %h is the pod's name, the
+    # shell's $HOSTNAME) to answer a ping through the broker.
+    for probe in (container["startupProbe"], container["livenessProbe"]):
+        assert probe["exec"]["command"] == [
+            "sh",
+            "-c",
+            "exec python -m celery -A monolith.celery inspect ping "
+            "--destination=celery@$HOSTNAME --timeout=10",
+        ]
+        assert probe["timeoutSeconds"] > 10
+    assert "readinessProbe" not in container  # no Service sends it traffic
+    assert container["livenessProbe"]["periodSeconds"] >= 60
+    # A stopping worker may finish the longest task allowed.
+    pod = worker["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] > int(data["CELERY_TASK_TIME_LIMIT"])
+    (init,) = pod["initContainers"]
+    assert init["command"] == ["python", "manage.py", "migrate", "--check", "--no-input"]
+
+
+@pytest.mark.parametrize("label", COMMITTED)
+def test_worker_and_beat_run_the_web_pods_image_environment_and_lockdown(label: str) -> None:
+    web_pod = pod_spec(label)
+    (web,) = web_pod["containers"]
+    for suffix in ("worker", "beat"):
+        deployment, container = _workload(label, suffix)
+        pod = deployment["spec"]["template"]["spec"]
+        name = f"{label}-service-{suffix}"
+        assert deployment["spec"]["selector"] == {"matchLabels": {"app.kubernetes.io/name": name}}
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert pod_labels["app.kubernetes.io/component"] == suffix
+        # The web Service and budget select the web pods only.
+        web_selector = resources(label)["Service"]["spec"]["selector"]
+        assert not web_selector.items() <= pod_labels.items()
+        for key in ("serviceAccountName", "automountServiceAccountToken", "securityContext",
+                    "enableServiceLinks", "volumes"):  # fmt: skip
+            assert pod[key] == web_pod[key], key
+        for key in ("image", "envFrom", "env", "securityContext", "volumeMounts"):
+            assert container[key] == web[key], key
+        assert set(container["resources"]) == {"requests", "limits"}
+        assert set(container["resources"]["limits"]) == {"cpu", "memory"}
+
+
+@pytest.mark.parametrize("label", COMMITTED)
+def test_beat_is_one_pod_even_during_a_rollout(label: str) -> None:
+    beat, container = _workload(label, "beat")
+    assert beat["spec"]["replicas"] == 1
+    assert beat["spec"]["strategy"] == {"type": "Recreate"}
+    assert container["command"] + container["args"] == [
+        "python", "-m", "celery", "-A", "monolith.celery", "beat",
+        "--loglevel=$(LOG_LEVEL)", "--schedule=/tmp/celerybeat-schedule",
+    ]  # fmt: skip
+    # Its schedule file is on the pod's writable /tmp; nothing scales it.
+    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108
+    targets = [
+        manifest["spec"]["scaleTargetRef"]["name"]
+        for (kind, _), manifest in objects(label).items()
+        if kind == "HorizontalPodAutoscaler"
+    ]
+    assert targets == [f"{label}-service"]
+
+
+@pytest.mark.parametrize("label", COMMITTED)
+def test_worker_and_beat_accept_no_connection_and_reach_only_what_they_use(label: str) -> None:
+    built = objects(label)
+    for suffix, ports in (("worker", {53, 5432, 6379, 5672, 8000}), ("beat", {53, 6379, 5672})):
+        name = f"{label}-service-{suffix}"
+        policy = built[("NetworkPolicy", name)]["spec"]
+        assert policy["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": name}}
+        assert sorted(policy["policyTypes"]) == ["Egress", "Ingress"]
+        assert "ingress" not in policy  # Ingress listed with no rule: nothing may connect
+        assert {port["port"] for rule in policy["egress"] for port in rule["ports"]} == ports
+    budget = built[("PodDisruptionBudget", f"{label}-service-worker")]["spec"]
+    worker = built[("Deployment", f"{label}-service-worker")]["spec"]
+    assert budget["selector"] == worker["selector"]
+    assert budget["minAvailable"] < worker["replicas"]
 
 
 # --- the Dockerfile, read as Docker would (no engine here) -------------------------------------

@@ -9,8 +9,11 @@ namespace, the test on 127.0.0.1 and a free port.
 """
 
 import json
+import os
 import re
 import secrets
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,7 +22,8 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import psycopg
 import pytest
@@ -82,6 +86,7 @@ class Pod:
 
     label: str
     manifests: dict[str, dict[str, Any]]
+    deployments: dict[str, dict[str, Any]]
     env: dict[str, str]
     port: int
 
@@ -93,6 +98,11 @@ class Pod:
     def container(self) -> dict[str, Any]:
         (container,) = self.pod_spec["containers"]
         return dict(container)
+
+    def containers(self, deployment: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The init containers and containers of one of the service's Deployments."""
+        spec = self.deployments[deployment]["spec"]["template"]["spec"]
+        return spec.get("initContainers", []), spec["containers"]
 
     def expand(self, argument: str) -> str:
         # Kubernetes' $(VAR) expansion; an unknown reference stays as written.
@@ -146,7 +156,12 @@ def _service_database(label: str) -> Iterator[str]:
 def pod(request: pytest.FixtureRequest, django_db_blocker: Any) -> Iterator[Pod]:
     label = request.param
     spec = service_spec(label)
-    manifests = {r.kind: r.manifest for r in kustomize_build(ROOT / spec.kustomize_base)}
+    built = kustomize_build(ROOT / spec.kustomize_base)
+    # The web pods' objects by kind; the worker's and beat's Deployments by name.
+    manifests = {r.kind: r.manifest for r in built if r.manifest["metadata"]["name"] == spec.name}
+    deployments = {
+        r.manifest["metadata"]["name"]: r.manifest for r in built if r.kind == "Deployment"
+    }
     with django_db_blocker.unblock():
         databases = _service_database(label)
         name = next(databases)
@@ -157,7 +172,7 @@ def pod(request: pytest.FixtureRequest, django_db_blocker: Any) -> Iterator[Pod]
             "FLEET_INTERNAL_TOKEN_SECRET": secrets.token_urlsafe(48),
         }
         port = free_port()
-        pod = Pod(label=label, manifests=manifests, env={}, port=port)
+        pod = Pod(label=label, manifests=manifests, deployments=deployments, env={}, port=port)
         # The Secrets a cluster would hold (no previous token secret: no rotation going on).
         secret_data: dict[str, dict[str, str]] = {}
         for variable, secret, key in secret_references(spec):
@@ -290,3 +305,93 @@ def test_a_malformed_module_url_or_a_short_token_secret_is_one_line(pod: Pod) ->
         "share to sign internal calls: the same value in the monolith and every service, at "
         "least 32 characters."
     ]
+
+
+def _start(
+    pod: Pod, command: list[str], env: dict[str, str], log: IO[bytes]
+) -> subprocess.Popen[bytes]:
+    # A process group of its own: a worker's pool goes with it.
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def _probe(command: list[str], env: dict[str, str]) -> int:
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=60).returncode
+
+
+def test_the_worker_waits_for_migrations_runs_beat_s_tasks_and_answers_its_probe(
+    pod: Pod, tmp_path: Path
+) -> None:
+    spec = service_spec(pod.label)
+    (check,), (worker,) = pod.containers(spec.worker_name)
+    _, (beat,) = pod.containers(spec.beat_name)
+    # The worker's init container fails (the kubelet retries it) until the web pod's has
+    # applied the migrations.
+    assert pod.run(check).returncode != 0
+    (migrate,) = pod.pod_spec["initContainers"]
+    assert pod.run(migrate).returncode == 0
+    assert pod.run(check).returncode == 0, pod.run(check).stderr
+
+    # The service's beat sends the platform's tasks and its own module's, no other module's.
+    script = "from django.conf import settings; print(*sorted(settings.CELERY_BEAT_SCHEDULE))"
+    scheduled = pod.run({"command": ["python", "manage.py", "shell", "-c"], "args": [script]})
+    assert scheduled.returncode == 0, scheduled.stderr
+    names = scheduled.stdout.strip().splitlines()[-1].split()
+    others = {"vehicles", "users", "trips", "billing"} - {pod.label}
+    assert names == sorted(
+        name
+        for name, entry in settings.CELERY_BEAT_SCHEDULE.items()
+        if entry["task"].split(".", 1)[0] not in others
+    )
+    assert {"platform.outbox_sweep", "cohorts.shadow_mismatches_prune"} <= set(names)
+    assert ("trips.booking_saga_resume_stale" in names) == (pod.label == "trips")
+
+    # What the pod has that this machine's environment lacks: its name, and the image's PATH
+    # (the probe's shell finds the image's python).
+    env = {
+        **pod.env,
+        "HOSTNAME": socket.gethostname(),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    beat_command = pod.command(beat)
+    # The one difference from the pod: its /tmp is its own, here a folder of the test's.
+    (schedule,) = [i for i, part in enumerate(beat_command) if part.startswith("--schedule=")]
+    beat_command[schedule] = f"--schedule={tmp_path / 'celerybeat-schedule'}"
+    liveness = worker["livenessProbe"]["exec"]["command"]
+    with (
+        (tmp_path / "worker.log").open("wb") as worker_log,
+        (tmp_path / "beat.log").open("wb") as beat_log,
+    ):
+        processes = [
+            _start(pod, pod.command(worker), env, worker_log),
+            _start(pod, beat_command, env, beat_log),
+        ]
+    try:
+        deadline = time.monotonic() + PROBE_TIMEOUT_SECONDS
+        while _probe(worker["startupProbe"]["exec"]["command"], env) != 0:
+            assert processes[0].poll() is None, (tmp_path / "worker.log").read_text()
+            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()
+        # The sweep (every 10 s) goes from beat to the service's queue and to this worker.
+        swept = re.compile(r"Task platform\.outbox_sweep\[[^]]+\] succeeded")
+        while not swept.search((tmp_path / "worker.log").read_text(errors="replace")):
+            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()
+            time.sleep(0.5)
+        assert f"fleet.{pod.label}-service" in (tmp_path / "worker.log").read_text()
+        assert _probe(liveness, env) == 0
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)  # what the kubelet sends first
+        try:
+            stopped = [process.wait(timeout=PROBE_TIMEOUT_SECONDS) for process in processes]
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGKILL)
+    assert stopped == [0, 0], (tmp_path / "worker.log").read_text()
+    # A stopped worker's node does not answer: the probe fails (and another node's answer
+    # would not count).
+    assert _probe(liveness, env) != 0
+    log = (tmp_path / "worker.log").read_text() + (tmp_path / "beat.log").read_text()
+    assert "Traceback" not in log, log

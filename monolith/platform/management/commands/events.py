@@ -7,6 +7,10 @@
                                              deliveries relayed longer than
                                              FLEET_OUTBOX_RESEND_AFTER_SECONDS ago that no
                                              inbox shows (lost by the broker)
+    python manage.py events pull             now, what beat does every FLEET_EVENT_PULL_SECONDS:
+                                             read the outbox feeds of the other deployables
+                                             (events, and row changes while a module is
+                                             served in two places), and say where each stands
     python manage.py events prune            delete relayed outbox rows and inbox rows past
                                              their retention, in batches, on every database
     python manage.py events prune --dry-run  only count them
@@ -39,7 +43,7 @@ from monolith.platform.outbox.machinery import (
 )
 from monolith.platform.registry import module_database
 
-ACTIONS = ("list", "parked", "prune", "resend")
+ACTIONS = ("list", "parked", "prune", "pull", "resend")
 ERROR_WIDTH = 120
 
 
@@ -72,6 +76,8 @@ class Command(OneLineErrorsCommand):
             self.events_parked()
         elif action == "resend":
             self.events_resend()
+        elif action == "pull":
+            self.events_pull()
         else:
             self.events_prune(options["older_than"], dry_run=options["dry_run"])
 
@@ -133,6 +139,29 @@ class Command(OneLineErrorsCommand):
                     f"{result.resent} deliveries sent again"
                 )
         self.stdout.write(self.style.SUCCESS(f"{resent} deliveries sent again in all."))
+
+    def events_pull(self) -> None:
+        from monolith.platform.outbox.feed import feeds_pull
+
+        done = feeds_pull()
+        if not done:
+            self.stdout.write(
+                "No feeds to read: this deployable serves every module itself and no module "
+                "has a service (FLEET_SERVICE_URL_<LABEL>)."
+            )
+            return
+        for pulled in done:
+            where = f"{pulled.source.publisher} at {pulled.source.base_url}"
+            if pulled.error:
+                self.stderr.write(f"{where}: not read: {pulled.error}")
+                continue
+            self.stdout.write(
+                f"{where} ({', '.join(sorted(pulled.source.kinds))}): {pulled.received} events "
+                f"taken in, {pulled.applied} row changes applied, {pulled.skipped} events with no "
+                f"subscriber here; now at place {pulled.position}"
+            )
+        if any(pulled.error for pulled in done):
+            raise CommandError("some feeds were not read (above); the next pull tries again")
 
     def events_prune(self, older_than_days: int | None, *, dry_run: bool) -> None:
         verb = "would delete" if dry_run else "deleted"
