@@ -12,7 +12,12 @@ class FeedPosition(models.Model):
     source = models.CharField(max_length=200, help_text="The base URL of the deployable read.")
     publisher = models.CharField(max_length=64, help_text="The module whose outbox is read.")
     position = models.BigIntegerField(default=0)
-    pulled_at = models.DateTimeField(null=True, blank=True)
+    pulled_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the last read that reached the end of the feed began: every row the "
+        "other side committed before then is here.",
+    )
     received = models.PositiveBigIntegerField(default=0, help_text="Events taken in so far.")
     applied = models.PositiveBigIntegerField(default=0, help_text="Row changes applied so far.")
 

@@ -1,6 +1,8 @@
 """Status: the cohort's size computed in SQL as routing computes it, and traffic per side."""
 
+import re
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -8,11 +10,13 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.test import override_settings
+from django.utils import timezone
 
 from monolith.cohorts.routing import route_for_account
 from monolith.cohorts.rules import Side
 from monolith.cohorts.selectors import cohort_status
 from monolith.cohorts.traffic import latency_quantile, traffic_flush, traffic_record
+from monolith.platform.models import FeedPosition
 
 pytestmark = pytest.mark.django_db
 
@@ -78,3 +82,22 @@ def test_the_p95_is_interpolated_within_its_bucket() -> None:
     assert latency_quantile(buckets, 0.95) == pytest.approx(4.9)
     buckets[22] = 100  # slower than the last bound: the bound is all that can be said
     assert latency_quantile(buckets, 0.95) == 10000
+
+
+def test_status_says_how_far_the_services_writes_have_reached_this_side() -> None:
+    assert cohort_status("trips").data_text == "not mirrored (no service for it here)"
+    with override_settings(FLEET_SERVICE_URLS={"trips": "http://trips:8000"}):
+        assert cohort_status("trips").data_text.startswith("mirrored; the service's feed not read")
+        FeedPosition.objects.create(
+            source="http://trips:8000",
+            publisher="trips",
+            position=4512,
+            pulled_at=timezone.now() - timedelta(seconds=3),
+            received=1,
+            applied=3204,
+        )
+        text = cohort_status("trips").data_text
+    assert re.fullmatch(
+        r"service's feed read 3\.\d s ago: place 4,512, 1 event and 3204 row changes taken in",
+        text,
+    ), text

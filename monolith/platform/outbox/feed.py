@@ -74,6 +74,7 @@ def feed_page(publisher: str, *, after: int, limit: int, kinds: Iterable[str]) -
     ``until`` is the place the reader stands at once it has taken the page: the last row's
     place, or, when the page is not full, the outbox's last place, past rows of kinds not
     asked for (every place up to it is committed: places are given in commit order).
+    ``complete``: the page holds everything committed before the request came.
     """
     wanted = frozenset(kinds)
     if not wanted or not wanted <= KINDS:
@@ -82,7 +83,7 @@ def feed_page(publisher: str, *, after: int, limit: int, kinds: Iterable[str]) -
         raise FeedRefused(f"this deployable does not serve {publisher}", status=404)
     table = outbox_table(publisher)
     database = module_database(publisher)
-    _relay_waiting(publisher)
+    complete = _relay_waiting(publisher)
     with transaction.atomic(using=database):
         rows = table.objects.using(database)
         last = (
@@ -102,11 +103,13 @@ def feed_page(publisher: str, *, after: int, limit: int, kinds: Iterable[str]) -
                 "position", "id", "name", "version", "aggregate_id", "payload", "occurred_at"
             )[:limit]
         )
-    until = found[-1]["position"] if len(found) == limit else max(last, after)
+    full = len(found) == limit
     return {
         "deployable": settings.FLEET_DEPLOYABLE_NAME,
         "publisher": publisher,
-        "until": until,
+        "until": found[-1]["position"] if full else max(last, after),
+        # Whether this page reaches everything committed before it was asked for.
+        "complete": complete and not full,
         "rows": [
             {**row, "id": str(row["id"]), "occurred_at": row["occurred_at"].isoformat()}
             for row in found
@@ -114,14 +117,20 @@ def feed_page(publisher: str, *, after: int, limit: int, kinds: Iterable[str]) -
     }
 
 
-def _relay_waiting(publisher: str) -> None:
-    """Relay what waits first: row changes written by a trigger queue no relay of their own,
-    and a place is given only by the relay (a failure is the sweep's to make up for)."""
+def _relay_waiting(publisher: str) -> bool:
+    """Relay what waits first (row changes written by a trigger queue no relay of their own,
+    and a place is given only by the relay); whether nothing committed is left unplaced.
+
+    A reader told it reached the end must have everything committed before it asked
+    (``CopyBehind`` counts on it): with the relay failing or a backlog left, the page says it
+    is not complete, and the reader takes it without counting itself caught up.
+    """
     try:
         with delivery_sender() as send:
-            outbox_relay_drain(publisher, send=send, batches=1)
+            return not outbox_relay_drain(publisher, send=send)[1]
     except Exception as exc:
         logger.warning("feed %s: relay before reading failed (%s)", publisher, exc)
+        return False
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -189,14 +198,26 @@ def feed_pull(
     database = module_database(source.publisher)
     for _ in range(pages):
         after = _position(source, database)
+        asked_at = timezone.now()
         page = remote_feed_read(
             source.base_url, source.publisher, after=after, limit=limit, kinds=source.kinds
         )
-        rows = page.get("rows") or []
-        if not _page_take(source, database, page, after=after, pulled=pulled):
+        # A complete page reached the end: everything the other side committed before it was
+        # asked is here once it is taken. A full one is read on from.
+        caught_up = bool(page.get("complete"))
+        full = len(page.get("rows") or []) >= limit
+        taken = _page_take(
+            source,
+            database,
+            page,
+            after=after,
+            pulled=pulled,
+            caught_up_at=asked_at if caught_up else None,
+        )
+        if not taken:
             continue  # another reader took this page meanwhile: read on from its place
         pulled.pages += 1
-        if len(rows) < limit:
+        if not full:
             break
     pulled.position = _position(source, database)
     return pulled
@@ -213,7 +234,13 @@ def _position(source: FeedSource, database: str) -> int:
 
 
 def _page_take(
-    source: FeedSource, database: str, page: dict[str, Any], *, after: int, pulled: Pulled
+    source: FeedSource,
+    database: str,
+    page: dict[str, Any],
+    *,
+    after: int,
+    pulled: Pulled,
+    caught_up_at: datetime | None,
 ) -> bool:
     """Take one page in, in one transaction with the new place; False if the place moved."""
     origin = str(page.get("deployable") or source.base_url)[:64]
@@ -248,7 +275,8 @@ def _page_take(
                 lambda: relay_after_commit(source.publisher), using=database, robust=True
             )
         place.position = int(page["until"])
-        place.pulled_at = timezone.now()
+        if caught_up_at is not None:
+            place.pulled_at = caught_up_at
         place.received += len(received)
         place.applied += applied
         place.save(using=database)

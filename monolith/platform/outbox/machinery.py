@@ -630,6 +630,12 @@ def event_deliver(
             raise DeliveryWaits(
                 subscriber=subscriber, after=after, parked=_parked(subscriber, awaited)
             )
+        # Imported here: the mirror is built on this module's tables and functions.
+        from monolith.platform.outbox.mirror import copy_behind
+
+        behind = copy_behind(subscriber, publisher=publisher, event_id=event_id)
+        if behind is not None:
+            raise behind  # rolls back the claim too; comes again once the copy is read
         with acting_as(event_account(event)):
             handler(event)
     return True

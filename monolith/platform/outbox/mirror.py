@@ -27,19 +27,22 @@ side (docs/extraction.md, "Keeping both sides in step").
 import json
 from collections.abc import Iterable
 from contextlib import suppress
+from datetime import datetime
 from typing import Any
 
 from django.apps import AppConfig, apps
 from django.conf import settings
 from django.db import connections
-from django.db.models import Model
+from django.db.models import Max, Model
 
+from monolith.platform.models import FeedPosition
 from monolith.platform.outbox.machinery import (
     inbox_table,
     outbox_table,
     parked_table,
     row_change_name,
 )
+from monolith.platform.outbox.order import DeliveryWaits
 from monolith.platform.registry import FleetModuleConfig, module_database
 
 TRIGGER = "fleet_row_changed"
@@ -107,6 +110,53 @@ def mirrored_here(label: str) -> bool:
     if served_here:
         return label == served_here
     return label in getattr(settings, "FLEET_SERVICE_URLS", {})
+
+
+class CopyBehind(DeliveryWaits):
+    """A reaction in a mirrored module waits for this side's copy to be as fresh as its event.
+
+    The other side's writes arrive by the feed, so a reaction run at once could miss a row
+    written there just before the event (a trip booked in the service a second before its
+    vehicle went offline, say). It waits, like a delivery waiting for its predecessor (the
+    same polling, parked after ``FLEET_EVENT_ORDER_MAX_WAIT_SECONDS``), until a read of the
+    other side's feed that began after the event occurred has reached its end.
+    """
+
+    def __init__(self, *, subscriber: str, occurred_at: datetime, read_at: datetime | None):
+        self.subscriber = subscriber
+        self.after = None  # type: ignore[assignment]  # waits for no predecessor
+        self.parked = False
+        read = f"last read to its end at {read_at.isoformat()}" if read_at else "never read"
+        Exception.__init__(
+            self,
+            f"waits until the {subscriber} copy here has the other side's writes up to "
+            f"{occurred_at.isoformat()}, when the event occurred (its feed {read}): a "
+            "reaction runs on data at least as fresh as its event",
+        )
+
+
+def copy_behind(subscriber: str, *, publisher: str, event_id: str) -> CopyBehind | None:
+    """Why a delivery to ``subscriber`` must wait for its copy to catch up, or None: it need
+    not (the module is not mirrored here, or the copy was read past the event)."""
+    if not mirrored_here(subscriber):
+        return None
+    occurred_at = (
+        outbox_table(publisher)
+        .objects.using(module_database(publisher))
+        .filter(pk=event_id)
+        .values_list("occurred_at", flat=True)
+        .first()
+    )
+    if occurred_at is None:
+        return None  # pruned: long past any feed read
+    read_at = (
+        FeedPosition.objects.using(module_database(subscriber))
+        .filter(publisher=subscriber)
+        .aggregate(read_at=Max("pulled_at"))["read_at"]
+    )
+    if read_at is not None and read_at >= occurred_at:
+        return None
+    return CopyBehind(subscriber=subscriber, occurred_at=occurred_at, read_at=read_at)
 
 
 def mirror_sync(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:

@@ -20,8 +20,11 @@ from django.utils import timezone
 from modules.billing import api as billing_api
 from modules.billing.models import Outbox as BillingOutbox
 from modules.billing.models import Tariff
+from modules.trips.models import Inbox as TripsInbox
 from modules.trips.models import Outbox as TripsOutbox
 from modules.trips.models import Trip
+from modules.vehicles.events import VehicleWentOffline
+from modules.vehicles.models import Outbox as VehiclesOutbox
 from monolith.platform.models import FeedPosition
 from monolith.platform.outbox.feed import (
     EVENTS,
@@ -32,8 +35,14 @@ from monolith.platform.outbox.feed import (
     feed_page,
     feed_sources,
 )
-from monolith.platform.outbox.machinery import outbox_relay_run, row_change_name
+from monolith.platform.outbox.machinery import (
+    event_deliver,
+    outbox_relay_run,
+    outbox_write,
+    row_change_name,
+)
 from monolith.platform.outbox.mirror import (
+    CopyBehind,
     RowChangeRefused,
     mirror_install,
     mirror_installed,
@@ -240,3 +249,59 @@ def test_a_feed_that_does_not_answer_is_one_line_and_a_failing_exit() -> None:
     (line,) = err.getvalue().splitlines()
     assert line.startswith("trips at http://127.0.0.1:9: not read: ModuleUnavailable")
     assert not FeedPosition.objects.exists()  # nothing taken, nothing moved
+
+
+def _vehicle_went_offline() -> tuple[str, Any]:
+    event = VehicleWentOffline(
+        vehicle_id=uuid.uuid4(),
+        trip_id=None,
+        from_status="available",
+        reason="test",
+        went_offline_at=timezone.now(),
+    )
+    return str(outbox_write(event)), event
+
+
+def _deliver_to_trips(event_id: str, event: Any) -> bool:
+    return event_deliver(
+        publisher="vehicles",
+        event_id=event_id,
+        subscriber="trips",
+        name=event.name,
+        payload=event.payload(),
+    )
+
+
+@override_settings(FLEET_SERVICE_URLS={"trips": "http://trips:8000"})
+def test_a_reaction_in_a_mirrored_module_waits_for_a_copy_read_past_its_event() -> None:
+    event_id, event = _vehicle_went_offline()
+    occurred_at = VehiclesOutbox.objects.get(pk=event_id).occurred_at
+
+    with pytest.raises(CopyBehind, match="never read"):
+        _deliver_to_trips(event_id, event)
+    place = FeedPosition.objects.create(
+        source="http://trips:8000",
+        publisher="trips",
+        pulled_at=occurred_at - timedelta(milliseconds=1),
+    )
+    with pytest.raises(CopyBehind, match="last read to its end at"):
+        _deliver_to_trips(event_id, event)
+    # Waiting rolled the inbox claim back: the delivery comes again and is handled once.
+    assert not TripsInbox.objects.filter(event_id=event_id).exists()
+
+    place.pulled_at = occurred_at
+    place.save()
+    assert _deliver_to_trips(event_id, event) is True
+    assert _deliver_to_trips(event_id, event) is False  # the inbox: once
+
+
+def test_a_reaction_in_a_module_not_mirrored_runs_at_once() -> None:
+    event_id, event = _vehicle_went_offline()
+    assert _deliver_to_trips(event_id, event) is True
+
+
+def test_a_page_is_complete_only_when_it_reaches_everything_committed() -> None:
+    for _ in range(3):
+        _event()
+    assert feed_page("trips", after=0, limit=10, kinds=KINDS)["complete"] is True
+    assert feed_page("trips", after=0, limit=3, kinds=KINDS)["complete"] is False

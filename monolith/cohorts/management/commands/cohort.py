@@ -159,6 +159,7 @@ class Command(BaseCommand):
                 ("traffic", status.split_text),
                 *((f"  {side}", status.side_text(side)) for side in Side),
                 ("shadow", status.shadow_text),
+                ("data", status.data_text),
             ]
             if status.last_change is not None:
                 change = status.last_change
