@@ -204,13 +204,22 @@ def _target_prepare(source_url: str, name: str, url: str) -> None:
 def _target_empty(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as db:
         db.execute("TRUNCATE trips_trip, trips_tripposition, trips_inbox, trips_bookingsaga, "
-                   "trips_bookingsagastep")  # fmt: skip
+                   "trips_bookingsagastep, trips_outbox")  # fmt: skip
         db.execute("DROP TABLE IF EXISTS strangler_backfill_checkpoint")
         db.execute("VACUUM ANALYZE trips_trip")
 
 
+def _uncaptured(target: psycopg.Connection[Any]) -> None:
+    """The service's database mirrors trips (its triggers capture every write): copies are
+    not captured, as the backfill's are not, so every way pays the same."""
+    from monolith.platform.outbox.mirror import APPLYING_SETTING
+
+    target.execute("SELECT set_config(%s, 'on', false)", (APPLYING_SETTING,))
+
+
 def _copy_straight(source_url: str, target_url: str, tables: list[Any]) -> None:
     with psycopg.connect(source_url) as source, psycopg.connect(target_url) as target:
+        _uncaptured(target)
         for table in tables:
             columns = sql.SQL(", ").join(sql.Identifier(c) for c in table.columns)
             name = sql.Identifier(table.table)
@@ -232,6 +241,7 @@ def _executemany(source_url: str, target_url: str, tables: list[Any], batch_size
         psycopg.connect(source_url, autocommit=True) as source,
         psycopg.connect(target_url) as target,
     ):
+        _uncaptured(target)
         for table in tables:
             columns = sql.SQL(", ").join(sql.Identifier(c) for c in table.columns)
             pk = sql.Identifier(table.pk)

@@ -372,8 +372,9 @@ def test_the_worker_waits_for_migrations_runs_beat_s_tasks_and_answers_its_probe
         while _probe(worker["startupProbe"]["exec"]["command"], env) != 0:
             assert processes[0].poll() is None, (tmp_path / "worker.log").read_text()
             assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()
-        # The sweep (every 10 s) goes from beat to the service's queue and to this worker.
-        swept = re.compile(r"Task platform\.outbox_sweep\[[^]]+\] succeeded")
+        # The feed's pull (every 2 s, the first beat entry due) goes from beat to the
+        # service's queue and to this worker.
+        swept = re.compile(r"Task platform\.events_pull\[[^]]+\] succeeded")
         while not swept.search((tmp_path / "worker.log").read_text(errors="replace")):
             assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()
             time.sleep(0.5)
@@ -391,7 +392,7 @@ def test_the_worker_waits_for_migrations_runs_beat_s_tasks_and_answers_its_probe
                     os.killpg(process.pid, signal.SIGKILL)
     assert stopped == [0, 0], (tmp_path / "worker.log").read_text()
     # A stopped worker's node does not answer: the probe fails (and another node's answer
-    # would not count).
-    assert _probe(liveness, env) != 0
+    # would not count). Asked with a shorter wait than the probe's: nobody will answer.
+    assert _probe([re.sub(r"--timeout=\d+", "--timeout=2", part) for part in liveness], env) != 0
     log = (tmp_path / "worker.log").read_text() + (tmp_path / "beat.log").read_text()
     assert "Traceback" not in log, log
