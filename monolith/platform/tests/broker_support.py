@@ -13,7 +13,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -171,3 +171,19 @@ def silent_broker() -> Iterator[int]:
         for connection in accepted:
             connection.close()
         listener.close()
+
+
+def private_queues(name: str, count: int = 1) -> tuple[str, ...]:
+    """Queue names of one test harness's own: what its processes queue never reaches another
+    test's worker, nor the worker of a `make run` on the same embedded broker."""
+    base = f"fleet-test-{name}-{time.monotonic_ns():x}"
+    return tuple(base if n == 0 else f"{base}.{n}" for n in range(count))
+
+
+def queues_purge(queues: Iterable[str]) -> None:
+    """Empty the test broker's ``queues`` (a queue never declared is fine)."""
+    with app.connection_for_write() as connection:
+        channel: Any = connection.default_channel  # both transports' channels can purge
+        for queue in queues:
+            with suppress(Exception):  # AMQP: a queue nobody declared does not exist
+                channel.queue_purge(queue)

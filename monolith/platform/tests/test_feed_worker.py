@@ -2,14 +2,13 @@
 and billing invoices a cohort rider's trip, completed in the service, on its own.
 
 Real processes: the monolith and the trips service under gunicorn, and the monolith's Celery
-worker with beat embedded (``-B``), on a queue of this test's own so no other test's tasks
+worker with beat embedded (``-B``), on the harness's own queue so no other test's tasks
 reach it. The figure printed (seconds from the completion's answer to the invoice) is the
 crossing time the pull interval bounds; the test waits for it with a generous deadline and
 does not judge it.
 """
 
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ from monolith.platform.tests.test_feed_processes import TARIFF, _as_staff
 from monolith.platform.worker_process import celery_worker
 
 DEADLINE_SECONDS = 90
-QUEUE = f"fleet.feed-worker-test-{uuid.uuid4().hex[:8]}"
 
 
 def _prepare(edge: Edge) -> None:
@@ -39,7 +37,7 @@ def edge(django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory) -> It
         django_db_blocker.unblock(),
         edge_processes(
             logs,
-            monolith_env={"CELERY_TASK_DEFAULT_QUEUE": QUEUE, "FLEET_EVENT_PULL_SECONDS": "1"},
+            monolith_env={"FLEET_EVENT_PULL_SECONDS": "1"},
             before_start=_prepare,
         ) as edge,
     ):
@@ -55,7 +53,9 @@ def test_the_monoliths_worker_pulls_and_invoices_a_trip_completed_in_the_service
     assert _as_staff(edge, "POST", f"/api/v1/trips/{trip_id}/start/")[0] == 200
 
     beat = ["-B", f"--schedule={tmp_path / 'beat-schedule'}"]
-    with celery_worker(edge.monolith.env, queues=[QUEUE], extra_args=beat) as worker:
+    # The harness's own queue: no other test's tasks reach this worker.
+    queue = edge.monolith.env["CELERY_TASK_DEFAULT_QUEUE"]
+    with celery_worker(edge.monolith.env, queues=[queue], extra_args=beat) as worker:
         status, completed = _as_staff(
             edge,
             "POST",

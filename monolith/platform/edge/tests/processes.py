@@ -24,6 +24,7 @@ from monolith.platform.deployable_process import (
     production_environment,
 )
 from monolith.platform.interservice.tests.test_deployables import Deployable, _database
+from monolith.platform.tests.broker_support import private_queues, queues_purge
 
 SEED = """
 import json
@@ -106,6 +107,8 @@ def edge_processes(
         "LOG_LEVEL": "INFO",
         "FLEET_INTERSERVICE_CONNECT_TIMEOUT_MS": "500",
     }
+    # What its processes queue (relays, the feed's deliveries) stays in queues of its own.
+    queues = private_queues("edge", 2)
     monolith_db, trips_db = _database(), _database()
     monolith_port, trips_port = free_port(), free_port()
     monolith = Deployable(
@@ -114,6 +117,7 @@ def edge_processes(
             {
                 **common,
                 "DATABASE_URL": next(monolith_db),
+                "CELERY_TASK_DEFAULT_QUEUE": queues[0],
                 "COHORT_ROUTED_MODULES": "trips",
                 # A forwarded booking calls back into the monolith while it waits.
                 "GUNICORN_THREADS": "4",
@@ -132,7 +136,7 @@ def edge_processes(
                 **common,
                 "DJANGO_SETTINGS_MODULE": "extracted.trips.settings",
                 "DATABASE_URL": next(trips_db),
-                "CELERY_TASK_DEFAULT_QUEUE": "fleet.trips-service",
+                "CELERY_TASK_DEFAULT_QUEUE": queues[1],
                 **{
                     f"FLEET_MODULE_URL_{label.upper()}": f"http://127.0.0.1:{monolith_port}"
                     for label in ("users", "vehicles", "billing")
@@ -156,5 +160,6 @@ def edge_processes(
     finally:
         trips.stop()
         monolith.stop()
+        queues_purge(queues)
         next(monolith_db, None)
         next(trips_db, None)

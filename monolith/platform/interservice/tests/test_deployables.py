@@ -37,6 +37,7 @@ from monolith.platform.deployable_process import (
     wait_healthy,
 )
 from monolith.platform.interservice.tokens import internal_token_issue
+from monolith.platform.tests.broker_support import private_queues, queues_purge
 
 ROUTE = {
     "origin_latitude": "52.521918",
@@ -207,12 +208,20 @@ def fleet(django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory) -> I
         "FLEET_INTERSERVICE_CONNECT_TIMEOUT_MS": "500",
         "FLEET_INTERSERVICE_BREAKER_RESET_SECONDS": "2",
     }
+    # What its processes queue stays in queues of its own, purged when it ends.
+    queues = private_queues("deployables", 2)
     with django_db_blocker.unblock():
         monolith_db, trips_db = _database(), _database()
         monolith_port = free_port()
         monolith = Deployable(
             name="monolith",
-            env=production_environment({**common, "DATABASE_URL": next(monolith_db)}),
+            env=production_environment(
+                {
+                    **common,
+                    "DATABASE_URL": next(monolith_db),
+                    "CELERY_TASK_DEFAULT_QUEUE": queues[0],
+                }
+            ),
             wsgi="monolith.wsgi",
             port=monolith_port,
             log=logs / "monolith.log",
@@ -225,7 +234,7 @@ def fleet(django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory) -> I
                     **common,
                     "DJANGO_SETTINGS_MODULE": "extracted.trips.settings",
                     "DATABASE_URL": next(trips_db),
-                    "CELERY_TASK_DEFAULT_QUEUE": "fleet.trips-service",
+                    "CELERY_TASK_DEFAULT_QUEUE": queues[1],
                     **{
                         f"FLEET_MODULE_URL_{label.upper()}": monolith_url
                         for label in ("users", "vehicles", "billing")
@@ -246,6 +255,7 @@ def fleet(django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory) -> I
         finally:
             trips.stop()
             monolith.stop()
+            queues_purge(queues)
             next(monolith_db, None)
             next(trips_db, None)
 
