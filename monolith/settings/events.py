@@ -4,6 +4,8 @@ Why each value is what it is: docs/decisions/0006-outbox-per-module.md. Imported
 after celery.py, whose delays and visibility timeout the windows below are checked against.
 """
 
+import os
+
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
@@ -100,12 +102,24 @@ if FLEET_EVENT_PULL_SECONDS < 1 or not 1 <= FLEET_EVENT_FEED_PAGE <= 5000:
         "FLEET_EVENT_PULL_SECONDS must be at least 1 and FLEET_EVENT_FEED_PAGE 1 to 5000."
     )
 
+# Feeds to read exist in a service, and in a monolith with a module's service: only there is
+# the pull scheduled (elsewhere it would find nothing, every two seconds).
+FLEET_EVENT_FEEDS_HERE = bool(os.environ.get("FLEET_SERVICE_MODULE")) or any(
+    name.startswith("FLEET_SERVICE_URL_") and value.strip() for name, value in os.environ.items()
+)
+
 # This file's beat entries; base.py assembles CELERY_BEAT_SCHEDULE (celery.beat_schedule).
 CELERY_BEAT_EVENTS = {
-    "platform.events_pull": {
-        "task": "platform.events_pull",
-        "schedule": float(FLEET_EVENT_PULL_SECONDS),
-    },
+    **(
+        {
+            "platform.events_pull": {
+                "task": "platform.events_pull",
+                "schedule": float(FLEET_EVENT_PULL_SECONDS),
+            }
+        }
+        if FLEET_EVENT_FEEDS_HERE
+        else {}
+    ),
     # Daily, at a quiet hour: deleting is batched, but it is still work on every database.
     "platform.events_prune": {
         "task": "platform.events_prune",

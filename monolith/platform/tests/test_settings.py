@@ -88,3 +88,27 @@ def test_a_missing_database_url_is_one_clear_line() -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("Configuration error: DATABASE_URL is not set.")
     assert "Traceback" not in result.stderr
+
+
+def test_beat_reads_feeds_only_where_there_are_feeds_to_read() -> None:
+    script = (
+        "from django.conf import settings; "
+        "print('platform.events_pull' in settings.CELERY_BEAT_SCHEDULE)"
+    )
+    alone = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_SERVICE_")}
+
+    def scheduled(**env: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", script],
+            cwd=ROOT,
+            env={**alone, "DJANGO_SETTINGS_MODULE": "monolith.settings.local", **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().splitlines()[-1]
+
+    assert scheduled() == "False"  # the monolith alone: nothing to read
+    assert scheduled(FLEET_SERVICE_URL_TRIPS="http://127.0.0.1:9") == "True"
