@@ -10,6 +10,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from monolith.settings.celery import FLEET_BROKER_VISIBILITY_TIMEOUT, FLEET_TASK_MAX_DELAY_SECONDS
+from monolith.settings.edge import FLEET_SERVICE_URLS
 from monolith.settings.environment import env_int, env_str
 
 _DAY = 86_400
@@ -104,9 +105,7 @@ if FLEET_EVENT_PULL_SECONDS < 1 or not 1 <= FLEET_EVENT_FEED_PAGE <= 5000:
 
 # Feeds to read exist in a service, and in a monolith with a module's service: only there is
 # the pull scheduled (elsewhere it would find nothing, every two seconds).
-FLEET_EVENT_FEEDS_HERE = bool(os.environ.get("FLEET_SERVICE_MODULE")) or any(
-    name.startswith("FLEET_SERVICE_URL_") and value.strip() for name, value in os.environ.items()
-)
+FLEET_EVENT_FEEDS_HERE = bool(os.environ.get("FLEET_SERVICE_MODULE") or FLEET_SERVICE_URLS)
 
 # This file's beat entries; base.py assembles CELERY_BEAT_SCHEDULE (celery.beat_schedule).
 CELERY_BEAT_EVENTS = {

@@ -1,16 +1,13 @@
 """Fixtures for routing tests: a fresh routing state per test, a migration member, a router."""
 
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from django.test import override_settings
 
-from monolith.cohorts.propagation import routing_redis, routing_redis_forget
 from monolith.cohorts.services import CohortChange, cohort_change
-from monolith.cohorts.snapshot import routing_snapshot_forget
-from monolith.cohorts.traffic import traffic_flush
+from monolith.cohorts.tests.routing_keys import private_routing_keys
 from monolith.platform.access import Role
 
 
@@ -18,20 +15,8 @@ from monolith.platform.access import Role
 def routing_keys() -> Iterator[str]:
     """Each test starts with no routing snapshot and its own Redis keys (removed after); yields
     their prefix."""
-    prefix = f"fleet-test:{uuid.uuid4().hex}:"
-    traffic_flush()  # what earlier requests counted goes to the keys it was counted for
-    with override_settings(COHORT_ROUTING_KEY_PREFIX=prefix):
-        routing_redis_forget()
-        routing_snapshot_forget()
+    with private_routing_keys() as prefix:
         yield prefix
-        traffic_flush()
-        routing_snapshot_forget()
-        client = routing_redis()
-        if client is not None:
-            keys = list(client.scan_iter(f"{prefix}*"))
-            if keys:
-                client.delete(*keys)
-    routing_redis_forget()
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ once, in one place.
 import logging
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -175,13 +175,11 @@ class Pulled:
     """What reading one feed took in."""
 
     source: FeedSource
-    pages: int = 0
     received: int = 0
     applied: int = 0
     skipped: int = 0
     position: int = 0
     error: str = ""
-    names: Counter[str] = field(default_factory=Counter)
 
 
 def feed_pull(
@@ -216,7 +214,6 @@ def feed_pull(
         )
         if not taken:
             continue  # another reader took this page meanwhile: read on from its place
-        pulled.pages += 1
         if not full:
             break
     pulled.position = _position(source, database)
@@ -282,7 +279,6 @@ def _page_take(
         place.save(using=database)
     pulled.received += len(received)
     pulled.applied += applied
-    pulled.names.update(row.name for row in received)
     return True
 
 

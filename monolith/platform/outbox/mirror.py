@@ -202,13 +202,12 @@ def mirror_install(label: str) -> list[str]:
 def mirror_remove(label: str) -> list[str]:
     """Stop capturing ``label``'s row changes (idempotent); the tables it covered."""
     connection = connections[module_database(label)]
-    removed = []
+    tables = [model._meta.db_table for model in mirrored_models(label)]
     with connection.cursor() as cursor:
-        for model in mirrored_models(label):
-            table = model._meta.db_table
-            if table in _tables_with_trigger(cursor, [table]):
-                cursor.execute(f"DROP TRIGGER {TRIGGER} ON {connection.ops.quote_name(table)}")
-                removed.append(table)
+        with_trigger = _tables_with_trigger(cursor, tables)
+        removed = [table for table in tables if table in with_trigger]
+        for table in removed:
+            cursor.execute(f"DROP TRIGGER {TRIGGER} ON {connection.ops.quote_name(table)}")
     return removed
 
 

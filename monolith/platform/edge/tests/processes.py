@@ -23,7 +23,11 @@ from monolith.platform.deployable_process import (
     gunicorn_command,
     production_environment,
 )
-from monolith.platform.interservice.tests.test_deployables import Deployable, _database
+from monolith.platform.interservice.tests.test_deployables import (
+    Deployable,
+    _database,
+    trips_service,
+)
 from monolith.platform.tests.broker_support import private_queues, queues_purge
 
 SEED = """
@@ -129,21 +133,11 @@ def edge_processes(
         port=monolith_port,
         log=logs / "monolith.log",
     )
-    trips = Deployable(
-        name="trips",
-        env=production_environment(
-            {
-                **common,
-                "DJANGO_SETTINGS_MODULE": "extracted.trips.settings",
-                "DATABASE_URL": next(trips_db),
-                "CELERY_TASK_DEFAULT_QUEUE": queues[1],
-                **{
-                    f"FLEET_MODULE_URL_{label.upper()}": f"http://127.0.0.1:{monolith_port}"
-                    for label in ("users", "vehicles", "billing")
-                },
-            }
-        ),
-        wsgi="extracted.trips.wsgi",
+    trips = trips_service(
+        common,
+        database_url=next(trips_db),
+        queue=queues[1],
+        monolith_url=f"http://127.0.0.1:{monolith_port}",
         port=trips_port,
         log=logs / "trips.log",
     )

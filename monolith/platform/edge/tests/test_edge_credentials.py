@@ -18,15 +18,14 @@ from django.test import override_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from monolith.cohorts.propagation import routing_redis, routing_redis_forget
+from monolith.cohorts.propagation import routing_redis_forget
 from monolith.cohorts.services import CohortChange, cohort_change
-from monolith.cohorts.snapshot import routing_snapshot_forget
+from monolith.cohorts.tests.routing_keys import private_routing_keys
 from monolith.platform.access import Role
 from monolith.platform.edge.credentials import (
     CredentialCache,
     credentials_version_announce,
     credentials_version_read,
-    edge_credentials,
 )
 from monolith.platform.interservice.client import deployables_forget
 from monolith.platform.interservice.tokens import TOKEN_HEADER, internal_token_verify
@@ -64,20 +63,8 @@ def _claims() -> tuple[uuid.UUID | None, tuple[str, ...]]:
 
 @pytest.fixture(autouse=True)
 def redis_keys() -> Iterator[None]:
-    prefix = f"fleet-test:{uuid.uuid4().hex}:"
-    with override_settings(COHORT_ROUTING_KEY_PREFIX=prefix):
-        routing_redis_forget()
-        routing_snapshot_forget()
-        edge_credentials.forget()
+    with private_routing_keys():
         yield
-        edge_credentials.forget()
-        routing_snapshot_forget()
-        client = routing_redis()
-        if client is not None:
-            keys = list(client.scan_iter(f"{prefix}*"))
-            if keys:
-                client.delete(*keys)
-    routing_redis_forget()
 
 
 @pytest.fixture

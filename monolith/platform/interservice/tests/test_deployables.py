@@ -195,6 +195,37 @@ def _database() -> Iterator[str]:
         database_drop(url)
 
 
+def trips_service(
+    common: dict[str, str],
+    *,
+    database_url: str,
+    queue: str,
+    monolith_url: str,
+    port: int,
+    log: Path,
+) -> Deployable:
+    """The trips service as its Deployment runs it, reaching every other module at the
+    monolith, with ``common`` (the secret and settings both deployables share)."""
+    return Deployable(
+        name="trips",
+        env=production_environment(
+            {
+                **common,
+                "DJANGO_SETTINGS_MODULE": "extracted.trips.settings",
+                "DATABASE_URL": database_url,
+                "CELERY_TASK_DEFAULT_QUEUE": queue,
+                **{
+                    f"FLEET_MODULE_URL_{label.upper()}": monolith_url
+                    for label in ("users", "vehicles", "billing")
+                },
+            }
+        ),
+        wsgi="extracted.trips.wsgi",
+        port=port,
+        log=log,
+    )
+
+
 @pytest.fixture(scope="module")
 def fleet(django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     logs = tmp_path_factory.mktemp("deployables")
@@ -227,21 +258,11 @@ def fleet(django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory) -> I
             log=logs / "monolith.log",
         )
         monolith_url = f"http://127.0.0.1:{monolith_port}"
-        trips = Deployable(
-            name="trips",
-            env=production_environment(
-                {
-                    **common,
-                    "DJANGO_SETTINGS_MODULE": "extracted.trips.settings",
-                    "DATABASE_URL": next(trips_db),
-                    "CELERY_TASK_DEFAULT_QUEUE": queues[1],
-                    **{
-                        f"FLEET_MODULE_URL_{label.upper()}": monolith_url
-                        for label in ("users", "vehicles", "billing")
-                    },
-                }
-            ),
-            wsgi="extracted.trips.wsgi",
+        trips = trips_service(
+            common,
+            database_url=next(trips_db),
+            queue=queues[1],
+            monolith_url=monolith_url,
             port=free_port(),
             log=logs / "trips.log",
         )
